@@ -16,8 +16,9 @@ import {
   putSidecars,
 } from "./chain-bench.js";
 import { waitForRecords } from "./chain-bench.js";
+import { processCpuSeconds, redisCpuSeconds } from "./process-cpu.js";
 import { processMemory } from "./process-memory.js";
-import { callsBetween, commandCalls, usedMemory } from "./redis-stats.js";
+import { callsBetween, callsByCommand, commandCalls, usedMemory } from "./redis-stats.js";
 import { simPost, startSimulatorProcess, startWorkerProcess } from "./bench-stack.js";
 
 export const BENCH_HELP = `Usage: ingest-worker bench [--quick] [--json] [--count N] [--in-flight M]
@@ -142,12 +143,35 @@ export async function benchCommand(argv: string[]): Promise<number> {
     });
 
     say(`chain: ${count} packages through the worker …`);
+    const cpu = async () => ({
+      worker: await processCpuSeconds(worker.child.process.pid ?? 0),
+      simulator: await processCpuSeconds(sim.child.process.pid ?? 0),
+      redis: await redisCpuSeconds(redis),
+      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    });
+    const cpuBefore = await cpu();
     const before = await commandCalls(redis);
     const started = performance.now();
     await postEvents(worker.url, worker.intakeToken, packages);
-    const records = await waitForRecords(redis, prefix, packages, isTerminal, 600_000);
+    const watcherReads = { hgetall: 0 };
+    const records = await waitForRecords(redis, prefix, packages, isTerminal, 600_000, watcherReads);
     const seconds = (performance.now() - started) / 1000;
     const after = await commandCalls(redis);
+    const cpuAfter = await cpu();
+    // Milliseconds of CPU per package in each process: where the machine's cores went.
+    const cpuMsPerPackage = Object.fromEntries(
+      (Object.keys(cpuAfter) as Array<keyof typeof cpuAfter>).map((k) => [
+        k,
+        Math.round(((cpuAfter[k] - cpuBefore[k]) * 1000 * 100) / count) / 100,
+      ]),
+    ) as Record<keyof typeof cpuAfter, number>;
+    const own = new Map([["hgetall", watcherReads.hgetall]]);
+    const chainCommands = callsBetween(before, after, own) / count;
+    const chainByCommand = Object.fromEntries(
+      [...callsByCommand(before, after, own)]
+        .sort((a, b) => b[1] - a[1])
+        .map(([command, n]) => [command, Math.round((n / count) * 100) / 100]),
+    );
     const chainPerSecond = count / seconds;
     const completed = records.filter((r) => r.state === "completed").length;
     const pushMs = records.filter((r) => r.pushedAt).map((r) => r.pushedAt! - r.eventAt);
@@ -196,7 +220,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
         completed,
         seconds,
         perSecond: chainPerSecond,
-        redisCommandsPerPackage: callsBetween(before, after) / count,
+        redisCommandsPerPackage: chainCommands,
+        redisCommandsByCommand: chainByCommand,
+        cpuMsPerPackage,
         peakWorkerRssBytes: workerMemory?.peakRssBytes ?? NaN,
       },
       ratio: chainPerSecond / ceiling.perSecond,
@@ -211,7 +237,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       upstreamMinimum: minimum / count,
       redisCommandsPerPackage: {
         ceiling: ceiling.redisCommandsPerItem,
-        chain: callsBetween(before, after) / count,
+        chain: chainCommands,
       },
       inFlight: inFlightResult,
       inFlightBytesPerPackage: inFlightResult?.redisBytesPerPackage,
@@ -238,6 +264,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
     );
     say(
       `| Redis commands per package | chain ${result.redisCommandsPerPackage.chain.toFixed(1)}, ceiling ${ceiling.redisCommandsPerItem.toFixed(1)} |`,
+    );
+    say(
+      `| CPU per package (worker / simulator / Redis / bench process with S3) | ${cpuMsPerPackage.worker} / ${cpuMsPerPackage.simulator} / ${cpuMsPerPackage.redis} / ${cpuMsPerPackage.bench} ms |`,
     );
     say(`| peak worker RSS | ${mb(result.chain.peakWorkerRssBytes)} |`);
     if (inFlightResult)

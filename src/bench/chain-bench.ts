@@ -112,13 +112,17 @@ export async function postEvents(
   }
 }
 
-/** Waits until every package's record satisfies `done`; returns the records. */
+/**
+ * Waits until every package's record satisfies `done`; returns the records. `reads` counts the
+ * HGETALLs it issues, so the report can leave the watcher's own commands out of the chain's.
+ */
 export async function waitForRecords(
   redis: Redis,
   prefix: string,
   packages: BenchPackage[],
   done: (record: IngestRecord) => boolean,
   timeoutMs: number,
+  reads: { hgetall: number } = { hgetall: 0 },
 ): Promise<IngestRecord[]> {
   const store = new RecordStore(redis, prefix);
   const finished = new Map<string, IngestRecord>();
@@ -126,6 +130,7 @@ export async function waitForRecords(
   for (;;) {
     for (const pkg of packages) {
       if (finished.has(pkg.ingestId)) continue;
+      reads.hgetall += 1;
       const record = await store.get(pkg.ingestId);
       if (record && done(record)) finished.set(pkg.ingestId, record);
     }
