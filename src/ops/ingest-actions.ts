@@ -34,31 +34,6 @@ export interface IngestActionDeps {
 const RETRYABLE: readonly IngestState[] = ["failed", "cancelled"];
 
 /**
- * Re-opens a failed or cancelled record as `received` so source-watch runs it again from the
- * start. The store's transitions refuse to leave a terminal state (by design: workers must never
- * revive an ingest), so an operator retry needs this one explicit way back. It clears what belonged
- * to the previous run (end time, error, hand-off marker, branches, step timings, upstream ids,
- * counters) so the new run neither reuses a stale import job nor inherits exhausted retry bounds;
- * identity, creation time, labels and the history stay. KEYS[1]: record hash. ARGV: allowed
- * states (","), now. Returns {"ok", retry count} or {"missing"|"refused", current state}.
- */
-const REOPEN = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return {'missing', ''} end
-if not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then return {'refused', state} end
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  local p3, p4, p5 = string.sub(f, 1, 3), string.sub(f, 1, 4), string.sub(f, 1, 5)
-  if f == 'finishedAt' or f == 'lastError' or f == 'handoff' or f == 'pending' or f == 'pushedAt' or f == 'package'
-    or p3 == 'br:' or p3 == 'up:' or p5 == 'step:' or (p4 == 'att:' and f ~= 'att:retry') then
-    redis.call('HDEL', KEYS[1], f)
-  end
-end
-local n = redis.call('HINCRBY', KEYS[1], 'att:retry', 1)
-redis.call('HSET', KEYS[1], 'state', 'received', 'updatedAt', ARGV[2])
-return {'ok', tostring(n)}
-`;
-
-/**
  * The object event that produced a record. The ingest id is the object's version key
  * ({@link objectVersionKey}) and the record keeps the version without saying whether it was a
  * versionId or an eTag, so each reading is tried and the one reproducing the id wins. Rebuilding
@@ -126,18 +101,17 @@ export async function retryIngest(
       message: `cannot rebuild the object event of ingest ${id} (its id is not the version key of s3://${record.bucket}/${record.key}); use 'replay' for the object instead`,
     };
 
-  const [kind, value] = (await deps.redis.eval(
-    REOPEN,
-    1,
-    deps.records.key(id),
-    RETRYABLE.join(","),
-    String(now()),
-  )) as [string, string];
-  if (kind !== "ok")
-    return kind === "missing"
+  // Re-opened as `received` with the previous run's traces cleared (RecordStore.reopen).
+  const reopened = await deps.records.reopen(id, RETRYABLE);
+  if (!reopened.ok)
+    return reopened.state === undefined
       ? { ok: false, reason: "not-found", message: `no ingest with id ${id}` }
-      : { ok: false, reason: "conflict", message: `ingest ${id} changed to ${value} meanwhile; not retried` };
-  const retry = Number(value);
+      : {
+          ok: false,
+          reason: "conflict",
+          message: `ingest ${id} changed to ${reopened.state} meanwhile; not retried`,
+        };
+  const { retry } = reopened;
   const retryJobId = jobId("retry", id, retry);
   await deps.records.history(
     id,
@@ -158,10 +132,9 @@ export async function retryIngest(
       .catch(() => undefined);
     throw error;
   }
-  const reopened = (await deps.records.get(id)) ?? record;
   return {
     ok: true,
-    record: reopened,
+    record: (await deps.records.get(id)) ?? record,
     jobId: retryJobId,
     retry,
     message: `ingest ${id} is running again (retry ${retry})`,

@@ -1,6 +1,8 @@
 import type { Route } from "../config/routes.js";
 import { jobId } from "../queues/job-options.js";
+import { luaScript } from "../queues/lua-script.js";
 import type { IngestRecord } from "../records/ingest-record.js";
+import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 
 /**
@@ -49,59 +51,51 @@ function windowOf(deps: ChainDeps): { slot: number; delay: number } {
 }
 
 /**
- * Queues an assembled record (or tombstone) for its target: state `queued`, then the pending list
- * and the flush job. Safe to run again for the same record (each effect is idempotent), which is
- * what a retried source-watch job does.
+ * Queues an assembled record (or tombstone) for its target: state `queued` (with `also`, the
+ * caller's own record writes, in the same Redis call), then the pending list and the flush job.
+ * Safe to run again for the same record (each effect is idempotent), which is what a retried
+ * source-watch job does.
  */
 export async function handOff(
   deps: ChainDeps,
   record: Pick<IngestRecord, "id">,
   route: Route,
+  also: RecordUpdate = {},
 ): Promise<void> {
   const ingestId = record.id;
-  // Queued first: a flush that finds the id must find the record ready for it.
-  await deps.records.transition(ingestId, "queued", { from: ["received", "waiting-objects"] });
+  const pushOnce = luaScript(deps.redis, "ingestHandOffPushOnce", 2, PUSH_ONCE);
   const { slot, delay } = windowOf(deps);
+  // Queued first: a flush that finds the id must find the record ready for it.
+  const queue = (message: string, upstream?: RecordUpdate["upstream"]) =>
+    deps.records.update(ingestId, {
+      ...also,
+      ...(upstream ? { upstream } : {}),
+      transition: { to: "queued", from: ["received", "waiting-objects"] },
+      history: [...(also.history ?? []), { step: "source-watch", message }],
+    });
   switch (route.target) {
     case "vimond": {
       const { mediaFeedId } = route.vimond;
       const companyId = route.vimond.companyId ?? deps.env.AIS_COMPANY_ID;
-      await deps.records.setUpstream(ingestId, { mediaFeedId });
-      await deps.redis.eval(
-        PUSH_ONCE,
-        2,
-        deps.records.key(ingestId),
-        feedPendingKey(deps.prefix, mediaFeedId),
-        ingestId,
-      );
+      await queue(`queued for the Atom push of media feed ${mediaFeedId}`, { mediaFeedId });
+      await pushOnce(deps.records.key(ingestId), feedPendingKey(deps.prefix, mediaFeedId), ingestId);
       await deps.enqueue(
         "atom-push",
         { mediaFeedId, ...(companyId !== undefined ? { companyId } : {}) },
         { jobId: jobId("push", mediaFeedId, slot), delay },
       );
-      await deps.records.history(
-        ingestId,
-        "source-watch",
-        `queued for the Atom push of media feed ${mediaFeedId}`,
-      );
       return;
     }
     case "aem": {
       const { folder } = route.aem;
-      await deps.redis.eval(
-        PUSH_ONCE,
-        2,
-        deps.records.key(ingestId),
-        aemPendingKey(deps.prefix, folder),
-        ingestId,
-      );
+      await queue(`queued for the AEM import into ${folder}`);
+      await pushOnce(deps.records.key(ingestId), aemPendingKey(deps.prefix, folder), ingestId);
       await deps.enqueue("aem-import", { folder }, { jobId: jobId("aem", folder, slot), delay });
-      await deps.records.history(ingestId, "source-watch", `queued for the AEM import into ${folder}`);
       return;
     }
     case "asset-management": {
+      await queue("queued for asset registration");
       await deps.enqueue("assets-register", { ingestId }, { jobId: jobId("reg", ingestId) });
-      await deps.records.history(ingestId, "source-watch", "queued for asset registration");
       return;
     }
   }

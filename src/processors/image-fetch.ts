@@ -2,6 +2,7 @@ import { UnrecoverableError } from "bullmq";
 import { isImageRejectedError, type ImagesAdapter } from "../adapters/index.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
+import { luaScript } from "../queues/lua-script.js";
 import { TERMINAL_STATES } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
 
@@ -35,6 +36,7 @@ return 0
  */
 export function createImageFetchProcessor(deps: ChainDeps) {
   const { records, redis, prefix } = deps;
+  const swapImageVersion = luaScript(redis, "ingestSwapImageVersion", 2, SWAP_IMAGE_VERSION);
 
   return defineProcessor(STEP["image-fetch"], async ({ ingestId: id, assetId }, ctx): Promise<StepResult> => {
     const record = await records.get(id);
@@ -46,13 +48,12 @@ export function createImageFetchProcessor(deps: ChainDeps) {
     const startedAt = deps.now();
     const images = record.package?.images ?? [];
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
-      await records.step(id, BRANCH, {
+      await records.finishBranch(id, BRANCH, result, {
         status: result.ok ? "done" : "failed",
         startedAt,
         endedAt: deps.now(),
         detail,
       });
-      await records.finishBranch(id, BRANCH, result);
       return { outcome: "done", detail } satisfies StepResult;
     };
     if (images.length === 0) return finish({ ok: true }, "no images");
@@ -81,9 +82,7 @@ export function createImageFetchProcessor(deps: ChainDeps) {
         }
         fetched += 1;
       }
-      const replaced = await redis.eval(
-        SWAP_IMAGE_VERSION,
-        2,
+      const replaced = await swapImageVersion(
         `${prefix}:asset-image:${assetId}:${image.location}`,
         recordKey,
         image.eTag ?? UNKNOWN_VERSION,

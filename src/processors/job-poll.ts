@@ -154,10 +154,21 @@ export function createJobPollProcessor(deps: ChainDeps) {
       await records.fail(id, reason);
       return "failed";
     }
-    await records.setUpstream(id, { assetId });
-    await records.startBranches(id, branches);
-    await records.transition(id, "processing", { from: ["queued", "pushing", "importing"] });
-    await done("done", `asset ${assetId}; branches ${branches.join(", ")}`);
+    // Asset id, branches, state and timing in one Redis call, before the branch jobs exist.
+    await records.update(id, {
+      upstream: { assetId },
+      branches,
+      transition: { to: "processing", from: ["queued", "pushing", "importing"] },
+      step: {
+        name: STEP_NAME,
+        timing: {
+          status: "done",
+          startedAt,
+          endedAt: deps.now(),
+          detail: `asset ${assetId}; branches ${branches.join(", ")}`,
+        },
+      },
+    });
     if (video) {
       const notBefore = createdAt(video) ?? record.pushedAt;
       await deps.enqueue(
@@ -178,15 +189,17 @@ export function createJobPollProcessor(deps: ChainDeps) {
     const now = deps.now();
     const startedAt = payload.startedAt ?? now;
 
-    const live: IngestRecord[] = [];
-    for (const id of payload.ingestIds) {
-      const record = await records.get(id);
-      if (record && !TERMINAL_STATES.has(record.state)) live.push(record);
-    }
+    const live = (await records.getMany(payload.ingestIds)).filter(
+      (record): record is IngestRecord => record !== undefined && !TERMINAL_STATES.has(record.state),
+    );
     if (live.length === 0) return { outcome: "skipped", reason: "every ingest of the job already ended" };
     const liveIds = live.map((r) => r.id);
     if (payload.polls === 0) {
-      for (const id of liveIds) await records.step(id, STEP_NAME, { status: "waiting", startedAt });
+      await records.updateMany(
+        liveIds.map(
+          (id) => [id, { step: { name: STEP_NAME, timing: { status: "waiting", startedAt } } }] as const,
+        ),
+      );
     }
 
     let job: ImportJob;

@@ -17,7 +17,7 @@ const STEP_NAME = "source-watch";
 /** source-watch statuses after which a record is no longer this step's to work on. */
 const FINISHED: ReadonlySet<StepTiming["status"]> = new Set(["done", "failed", "skipped"]);
 
-type Begin = { go: true } | { go: false; result: StepResult };
+type Begin = { go: true; created: boolean } | { go: false; result: StepResult };
 
 /** `versionId`, else `eTag`, else the sequencer: what identifies this version in the record. */
 function versionOf(event: ObjectEvent): string {
@@ -37,9 +37,11 @@ async function begin(
   event: ObjectEvent,
   id: string,
   payload: SourceWatchPayload,
+  startedAt: number,
 ): Promise<Begin> {
   const { records } = deps;
   const eventAt = Date.parse(event.eventTime);
+  const running: StepTiming = { status: "running", startedAt };
   const created = await records.create({
     id,
     route: route.name,
@@ -48,6 +50,7 @@ async function begin(
     key: event.key,
     version: versionOf(event),
     eventAt,
+    fields: { [`step:${STEP_NAME}`]: JSON.stringify(running) },
   });
   if (!created) {
     const existing = await records.get(id);
@@ -57,7 +60,7 @@ async function begin(
       !TERMINAL_STATES.has(existing.state) &&
       (status === undefined || !FINISHED.has(status))
     )
-      return { go: true };
+      return { go: true, created: false };
     if (payload.polls > 0)
       return { go: false, result: { outcome: "skipped", reason: `ingest is ${existing?.state ?? "gone"}` } };
     eventsDropped.inc({ reason: "duplicate" });
@@ -80,7 +83,7 @@ async function begin(
       await records.history(previous, STEP_NAME, `superseded by ingest ${id}`);
     await records.history(id, STEP_NAME, `newer version of ingest ${previous}`);
   }
-  return { go: true };
+  return { go: true, created: true };
 }
 
 /** Why a manifest waits, or undefined when its wait is over (then the ingest fails). */
@@ -172,11 +175,12 @@ export function createSourceWatchProcessor(
       return { outcome: "skipped", reason: `route ${route.name} ignores deletes` };
 
     const id = objectVersionKey(event);
-    const started = await begin(deps, route, event, id, payload);
+    const startedAt = deps.now();
+    const started = await begin(deps, route, event, id, payload, startedAt);
     if (!started.go) return started.result;
     const log = ctx.log.child({ ingestId: id });
-    const startedAt = deps.now();
-    await timing(deps, id, "running", startedAt);
+    // A new record got its "running" timing when it was created.
+    if (!started.created) await timing(deps, id, "running", startedAt);
 
     const packageId = packageIdOf(route.name, event.bucket, event.key);
     const assembly = await assemble(deps, route, event, packageId);
@@ -223,13 +227,17 @@ async function finish(
   pkg: IngestPackage,
   startedAt: number,
 ): Promise<StepResult> {
-  await deps.records.setPackage(id, pkg);
   if (!pkg.tombstone) await deps.redis.set(entryIdKey(deps.prefix, packageId), pkg.entryId);
   const what = pkg.tombstone
     ? `tombstone for entry ${pkg.entryId}`
     : `package ${pkg.entryId}: video ${pkg.video?.key ?? "-"}, ${pkg.images.length} image(s)`;
-  await deps.records.history(id, STEP_NAME, `assembled ${what}`);
-  await handOff(deps, { id }, route);
+  // The package goes with the hand-off's own write: one Redis call.
+  await handOff(deps, { id }, route, {
+    fields: { package: JSON.stringify(pkg) },
+    history: [{ step: STEP_NAME, message: `assembled ${what}` }],
+  });
+  // Done only after the hand-off: a crash before it leaves the step unfinished, so the retried
+  // job continues instead of taking itself for a duplicate delivery.
   await timing(deps, id, "done", startedAt, what);
   return { outcome: "done", detail: what };
 }

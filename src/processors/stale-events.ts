@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import type { ObjectEvent } from "../intake/object-event.js";
+import { luaScript } from "../queues/lua-script.js";
 
 /**
  * Keeps the highest sequencer seen per (bucket, key) and says whether an event is older. S3
@@ -36,12 +37,7 @@ export function sequencerKey(prefix: string, event: Pick<ObjectEvent, "bucket" |
 /** True when a newer event for the same key was already seen. Events without a sequencer never are. */
 export async function isStaleEvent(redis: Redis, prefix: string, event: ObjectEvent): Promise<boolean> {
   if (event.sequencer === undefined) return false;
-  const kept = await redis.eval(
-    KEEP_NEWEST,
-    1,
-    sequencerKey(prefix, event),
-    event.sequencer.toUpperCase(),
-    SEQUENCER_TTL_MS,
-  );
+  const keepNewest = luaScript(redis, "ingestKeepNewestSequencer", 1, KEEP_NEWEST);
+  const kept = await keepNewest(sequencerKey(prefix, event), event.sequencer.toUpperCase(), SEQUENCER_TTL_MS);
   return kept === 0;
 }

@@ -49,13 +49,12 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       return { outcome: "waiting", delayMs, reason };
     };
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
-      await records.step(id, BRANCH, {
+      await records.finishBranch(id, BRANCH, result, {
         status: result.ok ? "done" : "failed",
         startedAt,
         endedAt: deps.now(),
         detail,
       });
-      await records.finishBranch(id, BRANCH, result);
       return { outcome: "done", detail } satisfies StepResult;
     };
 

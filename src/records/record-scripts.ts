@@ -1,46 +1,94 @@
 /**
  * Lua scripts for the record's state machine. Each runs atomically in Redis, so two workers (or a
  * retried job) can never both move a record out of a state, and a terminal state is final.
- * KEYS[1] is always the record hash.
+ * KEYS[1] is always the record hash; KEYS[2] of UPDATE and FINISH_BRANCH (KEYS[3] of CREATE) is
+ * its history list. Every script keeps the history capped at HISTORY_CAP entries.
+ *
+ * A step's record writes (fields, timing, history lines, a transition) go in one UPDATE call: the
+ * benchmark showed the worker CPU-bound on Redis round trips when each was its own command.
  */
 
-/** ARGV: terminal states joined by ",", then field/value pairs. Returns 1 if created, 0 if it existed. */
+/** History entries kept per record (oldest dropped first). */
+export const HISTORY_CAP = 50;
+
+/**
+ * ARGV: history entry, createdAt, id, then field/value pairs. Returns 1 if created, 0 if it
+ * existed (an event redelivered: nothing is written).
+ */
 export const CREATE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', KEYS[2], redis.call('HGET', KEYS[1], 'createdAt'), redis.call('HGET', KEYS[1], 'id'))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4, #ARGV))
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+redis.call('RPUSH', KEYS[3], ARGV[1])
+redis.call('LTRIM', KEYS[3], -${HISTORY_CAP}, -1)
 return 1
 `;
 
 /**
- * ARGV: terminal states ("," joined), target state, now, lastError ("" for none), allowed source
- * states ("," joined, "" for any non-terminal). Returns "ok", "missing", or the current state
- * when the move was refused.
+ * Applies a step's writes to an existing record; a missing record (deleted, or never created) is
+ * left alone and "missing" returned.
+ *
+ * ARGV: terminal states (","), now, target state ("" for no transition), lastError ("" for none),
+ * allowed source states ("," joined, "" for any non-terminal), the history entry of the
+ * transition, branch count B, B branch names, history count H, H history entries, then field/value
+ * pairs (the caller adds updatedAt when there are any).
+ *
+ * The transition happens only from a non-terminal state (and one of the allowed ones); its
+ * history line is written only when it happens. Branches are declared once (later calls are
+ * no-ops). Fields and history lines are written either way. Returns "ok" when the record moved,
+ * "none" without a transition, else the state that refused the move.
  */
-export const TRANSITION = `
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return 'missing' end
+export const UPDATE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
 local terminal = ',' .. ARGV[1] .. ','
-if string.find(terminal, ',' .. state .. ',', 1, true) then return state end
-if ARGV[5] ~= '' and not string.find(',' .. ARGV[5] .. ',', ',' .. state .. ',', 1, true) then return state end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'updatedAt', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[4]) end
-if string.find(terminal, ',' .. ARGV[2] .. ',', 1, true) then redis.call('HSET', KEYS[1], 'finishedAt', ARGV[3]) end
-return 'ok'
-`;
-
-/** ARGV: branch names. Sets the pending count once; later calls are no-ops. Returns 1 if set. */
-export const START_BRANCHES = `
-if redis.call('HEXISTS', KEYS[1], 'pending') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'pending', #ARGV)
-for i = 1, #ARGV do redis.call('HSET', KEYS[1], 'br:' .. ARGV[i], 'pending') end
-return 1
+local now = ARGV[2]
+local result = 'none'
+local trim = false
+if ARGV[3] ~= '' then
+  local state = redis.call('HGET', KEYS[1], 'state') or ''
+  if string.find(terminal, ',' .. state .. ',', 1, true)
+    or (ARGV[5] ~= '' and not string.find(',' .. ARGV[5] .. ',', ',' .. state .. ',', 1, true)) then
+    result = state
+  else
+    if string.find(terminal, ',' .. ARGV[3] .. ',', 1, true) then
+      redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updatedAt', now, 'finishedAt', now)
+    else
+      redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updatedAt', now)
+    end
+    if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[4]) end
+    redis.call('RPUSH', KEYS[2], ARGV[6])
+    trim = true
+    result = 'ok'
+  end
+end
+local i = 7
+local branches = tonumber(ARGV[i])
+if branches > 0 and redis.call('HEXISTS', KEYS[1], 'pending') == 0 then
+  local pairs = {'pending', tostring(branches)}
+  for b = 1, branches do
+    pairs[#pairs + 1] = 'br:' .. ARGV[i + b]
+    pairs[#pairs + 1] = 'pending'
+  end
+  redis.call('HSET', KEYS[1], unpack(pairs))
+end
+i = i + branches + 1
+local lines = tonumber(ARGV[i])
+if lines > 0 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, i + 1, i + lines))
+  trim = true
+end
+i = i + lines + 1
+if trim then redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1) end
+if #ARGV >= i then redis.call('HSET', KEYS[1], unpack(ARGV, i, #ARGV)) end
+return result
 `;
 
 /**
- * ARGV: terminal states, branch, result ("ok" or "failed: reason"), now.
- * Returns {"final", state} when this was the last branch, {"pending", n} otherwise,
- * {"ignored", state} when the record is terminal or the branch already reported.
+ * ARGV: terminal states, branch, result ("ok" or "failed: reason"), now, and optionally a step
+ * timing field and its value (the branch's own timing, written with the result).
+ * Returns {"final", state} when this was the last branch (and writes the history line
+ * "ingest <state>" for the branch), {"pending", n} otherwise, {"ignored", state} when the record is
+ * terminal or the branch already reported.
  */
 export const FINISH_BRANCH = `
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -51,6 +99,7 @@ local field = 'br:' .. ARGV[2]
 local current = redis.call('HGET', KEYS[1], field)
 if current and current ~= 'pending' then return {'ignored', state} end
 redis.call('HSET', KEYS[1], field, ARGV[3], 'updatedAt', ARGV[4])
+if ARGV[5] then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
 local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
 if pending > 0 then return {'pending', tostring(pending)} end
 local final = 'completed'
@@ -62,5 +111,32 @@ for i = 1, #all, 2 do
   end
 end
 redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[4])
+redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final}))
+redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
 return {'final', final}
+`;
+
+/**
+ * Re-opens a failed or cancelled record as \`received\` so source-watch runs it again from the
+ * start. Transitions refuse to leave a terminal state (by design: workers must never revive an
+ * ingest), so an operator retry needs this one explicit way back. It clears what belonged to the
+ * previous run (end time, error, hand-off marker, branches, step timings, upstream ids, counters)
+ * so the new run neither reuses a stale import job nor inherits exhausted retry bounds; identity,
+ * creation time, labels and the history stay. ARGV: allowed states (","), now. Returns
+ * {"ok", retry count} or {"missing"|"refused", current state}.
+ */
+export const REOPEN = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing', ''} end
+if not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then return {'refused', state} end
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  local p3, p4, p5 = string.sub(f, 1, 3), string.sub(f, 1, 4), string.sub(f, 1, 5)
+  if f == 'finishedAt' or f == 'lastError' or f == 'handoff' or f == 'pending' or f == 'pushedAt' or f == 'package'
+    or p3 == 'br:' or p3 == 'up:' or p5 == 'step:' or (p4 == 'att:' and f ~= 'att:retry') then
+    redis.call('HDEL', KEYS[1], f)
+  end
+end
+local n = redis.call('HINCRBY', KEYS[1], 'att:retry', 1)
+redis.call('HSET', KEYS[1], 'state', 'received', 'updatedAt', ARGV[2])
+return {'ok', tostring(n)}
 `;

@@ -11,10 +11,9 @@ import {
   type Target,
   type UpstreamIdField,
 } from "./ingest-record.js";
-import { CREATE, FINISH_BRANCH, START_BRANCHES, TRANSITION } from "./record-scripts.js";
+import { CREATE, FINISH_BRANCH, REOPEN, UPDATE } from "./record-scripts.js";
 
 const TERMINAL = [...TERMINAL_STATES].join(",");
-const HISTORY_CAP = 50;
 
 export interface NewIngest {
   id: string;
@@ -26,6 +25,8 @@ export interface NewIngest {
   eventAt: number;
   state?: IngestState;
   labels?: Record<string, string>;
+  /** Further fields written with the record (e.g. the first step's timing). */
+  fields?: Record<string, string>;
 }
 
 export interface ListQuery {
@@ -42,24 +43,35 @@ export interface ListQuery {
 /** Called once per record when it reaches a terminal state (notifications hook in here). */
 export type TerminalListener = (record: IngestRecord) => Promise<void> | void;
 
+/** A step's writes to one record, applied in one Redis call by {@link RecordStore.update}. */
+export interface RecordUpdate {
+  /** Plain hash fields (e.g. pushedAt, image markers). */
+  fields?: Record<string, string>;
+  /** Upstream ids learned (`up:<name>` fields). */
+  upstream?: Partial<Record<UpstreamIdField, string>>;
+  /** The timing of a step (`step:<name>`). */
+  step?: { name: string; timing: StepTiming };
+  /** Lines for the history, in order (after the transition's own line). */
+  history?: Array<{ step: string; message: string }>;
+  /** A state change; refused from terminal states and from states outside `from`. */
+  transition?: { to: IngestState; error?: string; from?: IngestState[] };
+  /** Parallel branches that must all report before the ingest ends (declared once). */
+  branches?: string[];
+}
+
 type ScriptedRedis = Redis & {
-  ingestCreate(record: string, index: string, terminal: string, ...pairs: string[]): Promise<number>;
-  ingestTransition(
-    record: string,
-    terminal: string,
-    to: string,
-    now: string,
-    error: string,
-    from: string,
-  ): Promise<string>;
-  ingestStartBranches(record: string, ...branches: string[]): Promise<number>;
+  ingestCreate(record: string, index: string, history: string, ...args: string[]): Promise<number>;
+  ingestUpdate(record: string, history: string, ...args: string[]): Promise<string>;
   ingestFinishBranch(
     record: string,
+    history: string,
     terminal: string,
     branch: string,
     result: string,
     now: string,
+    ...timing: string[]
   ): Promise<[string, string]>;
+  ingestReopen(record: string, allowed: string, now: string): Promise<[string, string]>;
 };
 
 /**
@@ -76,11 +88,11 @@ export class RecordStore {
     private readonly prefix: string,
     private readonly now: () => number = Date.now,
   ) {
-    if (!("ingestCreate" in redis)) {
-      redis.defineCommand("ingestCreate", { numberOfKeys: 2, lua: CREATE });
-      redis.defineCommand("ingestTransition", { numberOfKeys: 1, lua: TRANSITION });
-      redis.defineCommand("ingestStartBranches", { numberOfKeys: 1, lua: START_BRANCHES });
-      redis.defineCommand("ingestFinishBranch", { numberOfKeys: 1, lua: FINISH_BRANCH });
+    if (!("ingestUpdate" in redis)) {
+      redis.defineCommand("ingestCreate", { numberOfKeys: 3, lua: CREATE });
+      redis.defineCommand("ingestUpdate", { numberOfKeys: 2, lua: UPDATE });
+      redis.defineCommand("ingestFinishBranch", { numberOfKeys: 2, lua: FINISH_BRANCH });
+      redis.defineCommand("ingestReopen", { numberOfKeys: 1, lua: REOPEN });
     }
     this.redis = redis as ScriptedRedis;
   }
@@ -118,20 +130,17 @@ export class RecordStore {
       eventAt: String(input.eventAt),
     };
     for (const [k, v] of Object.entries(input.labels ?? {})) fields[`label:${k}`] = v;
+    Object.assign(fields, input.fields);
     const created = await this.redis.ingestCreate(
       this.key(input.id),
       this.indexKey(),
-      TERMINAL,
+      this.historyKey(input.id),
+      this.entry("source-watch", `received s3://${input.bucket}/${input.key} (${input.version})`, now),
+      String(now),
+      input.id,
       ...Object.entries(fields).flat(),
     );
-    if (created === 1) {
-      ingestsStarted.inc({ target: input.target, route: input.route });
-      await this.history(
-        input.id,
-        "source-watch",
-        `received s3://${input.bucket}/${input.key} (${input.version})`,
-      );
-    }
+    if (created === 1) ingestsStarted.inc({ target: input.target, route: input.route });
     return created === 1;
   }
 
@@ -141,40 +150,44 @@ export class RecordStore {
     return toRecord(hash);
   }
 
+  /** Several records in one round trip (a pipeline), in the order asked; undefined where missing. */
+  async getMany(ids: readonly string[]): Promise<Array<IngestRecord | undefined>> {
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.key(id));
+    const replies = (await pipeline.exec()) ?? [];
+    return replies.map(([error, hash]) => {
+      if (error) throw error;
+      const fields = hash as Record<string, string>;
+      return fields.id ? toRecord(fields) : undefined;
+    });
+  }
+
   /** The capped history, oldest first. */
   async history(id: string): Promise<HistoryEntry[]>;
   async history(id: string, step: string, message: string): Promise<void>;
   async history(id: string, step?: string, message?: string): Promise<HistoryEntry[] | void> {
-    const key = this.historyKey(id);
     if (step === undefined || message === undefined) {
-      const items = await this.redis.lrange(key, 0, -1);
+      const items = await this.redis.lrange(this.historyKey(id), 0, -1);
       return items.map((item) => JSON.parse(item) as HistoryEntry);
     }
-    const entry: HistoryEntry = { at: this.now(), step, message };
-    await this.redis.multi().rpush(key, JSON.stringify(entry)).ltrim(key, -HISTORY_CAP, -1).exec();
+    await this.update(id, { history: [{ step, message }] });
   }
 
   async setPackage(id: string, pkg: IngestPackage): Promise<void> {
-    await this.redis.hset(this.key(id), "package", JSON.stringify(pkg), "updatedAt", String(this.now()));
+    await this.update(id, { fields: { package: JSON.stringify(pkg) } });
   }
 
   async setUpstream(id: string, values: Partial<Record<UpstreamIdField, string>>): Promise<void> {
-    const pairs = Object.entries(values).flatMap(([k, v]) => (v === undefined ? [] : [`up:${k}`, v]));
-    if (pairs.length) await this.redis.hset(this.key(id), ...pairs, "updatedAt", String(this.now()));
+    await this.update(id, { upstream: values });
   }
 
   async setFields(id: string, values: Record<string, string>): Promise<void> {
-    await this.redis.hset(this.key(id), ...Object.entries(values).flat());
+    await this.update(id, { fields: values });
   }
 
   async step(id: string, step: string, timing: StepTiming): Promise<void> {
-    await this.redis.hset(
-      this.key(id),
-      `step:${step}`,
-      JSON.stringify(timing),
-      "updatedAt",
-      String(this.now()),
-    );
+    await this.update(id, { step: { name: step, timing } });
   }
 
   /** Counts an attempt of something (a task retry, an asset retry) and returns the new count. */
@@ -191,18 +204,7 @@ export class RecordStore {
     to: IngestState,
     options: { error?: string; from?: IngestState[] } = {},
   ): Promise<boolean> {
-    const result = await this.redis.ingestTransition(
-      this.key(id),
-      TERMINAL,
-      to,
-      String(this.now()),
-      options.error ?? "",
-      (options.from ?? []).join(","),
-    );
-    if (result !== "ok") return false;
-    await this.history(id, "record", options.error ? `${to}: ${options.error}` : to);
-    if (TERMINAL_STATES.has(to)) await this.finished(id);
-    return true;
+    return this.update(id, { transition: { to, ...options } });
   }
 
   /** Fails the ingest with a reason (no-op when already terminal). */
@@ -212,26 +214,110 @@ export class RecordStore {
 
   /** Declares the parallel branches that must all report before the ingest ends. Idempotent. */
   async startBranches(id: string, branches: string[]): Promise<void> {
-    await this.redis.ingestStartBranches(this.key(id), ...branches);
+    await this.update(id, { branches });
   }
 
-  /** Reports one branch; the last one decides completed or failed. Returns the final state, if any. */
+  /**
+   * Applies a step's writes in one Redis call (see {@link RecordUpdate}); nothing is written to a
+   * missing record. Returns true when the update's transition moved the record; reaching a
+   * terminal state fires the metrics and listeners exactly once.
+   */
+  async update(id: string, change: RecordUpdate): Promise<boolean> {
+    const [moved] = await this.updateMany([[id, change]]);
+    return moved ?? false;
+  }
+
+  /**
+   * {@link update} for many records in one round trip (a pipeline; each record's writes stay
+   * atomic). Returns, per entry, whether its transition moved the record.
+   */
+  async updateMany(changes: ReadonlyArray<readonly [string, RecordUpdate]>): Promise<boolean[]> {
+    if (changes.length === 0) return [];
+    const now = this.now();
+    const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
+    for (const [id, change] of changes)
+      void pipeline.ingestUpdate(this.key(id), this.historyKey(id), ...this.updateArgs(change, now));
+    const replies = (await (pipeline as unknown as ReturnType<Redis["pipeline"]>).exec()) ?? [];
+    const moved: boolean[] = [];
+    for (const [i, [error, result]] of replies.entries()) {
+      if (error) throw error;
+      const [id, change] = changes[i]!;
+      moved.push(result === "ok");
+      if (result === "ok" && change.transition && TERMINAL_STATES.has(change.transition.to))
+        await this.finished(id);
+    }
+    return moved;
+  }
+
+  private updateArgs(change: RecordUpdate, now: number): string[] {
+    const { transition } = change;
+    const history = (change.history ?? []).map((h) => this.entry(h.step, h.message, now));
+    const pairs: string[] = [];
+    for (const [k, v] of Object.entries(change.fields ?? {})) pairs.push(k, v);
+    for (const [k, v] of Object.entries(change.upstream ?? {})) if (v !== undefined) pairs.push(`up:${k}`, v);
+    if (change.step) pairs.push(`step:${change.step.name}`, JSON.stringify(change.step.timing));
+    if (pairs.length > 0) pairs.push("updatedAt", String(now));
+    const branches = change.branches ?? [];
+    return [
+      TERMINAL,
+      String(now),
+      transition?.to ?? "",
+      transition?.error ?? "",
+      (transition?.from ?? []).join(","),
+      transition
+        ? this.entry(
+            "record",
+            transition.error ? `${transition.to}: ${transition.error}` : transition.to,
+            now,
+          )
+        : "",
+      String(branches.length),
+      ...branches,
+      String(history.length),
+      ...history,
+      ...pairs,
+    ];
+  }
+
+  private entry(step: string, message: string, at: number): string {
+    return JSON.stringify({ at, step, message } satisfies HistoryEntry);
+  }
+
+  /**
+   * Reports one branch, with the branch step's timing when given; the last one decides completed
+   * or failed. Returns the final state, if any.
+   */
   async finishBranch(
     id: string,
     branch: string,
     result: { ok: true } | { ok: false; reason: string },
+    timing?: StepTiming,
   ): Promise<IngestState | undefined> {
     const [kind, value] = await this.redis.ingestFinishBranch(
       this.key(id),
+      this.historyKey(id),
       TERMINAL,
       branch,
       result.ok ? "ok" : `failed: ${result.reason}`,
       String(this.now()),
+      ...(timing ? [`step:${branch}`, JSON.stringify(timing)] : []),
     );
     if (kind !== "final") return undefined;
-    await this.history(id, branch, `ingest ${value}`);
     await this.finished(id);
     return value as IngestState;
+  }
+
+  /**
+   * Re-opens a terminal record in one of `allowed` as `received` for an operator retry (see
+   * REOPEN). Returns the retry count, or why not.
+   */
+  async reopen(
+    id: string,
+    allowed: readonly IngestState[],
+  ): Promise<{ ok: true; retry: number } | { ok: false; state?: string }> {
+    const [kind, value] = await this.redis.ingestReopen(this.key(id), allowed.join(","), String(this.now()));
+    if (kind === "ok") return { ok: true, retry: Number(value) };
+    return kind === "missing" ? { ok: false } : { ok: false, state: value };
   }
 
   async isTerminal(id: string): Promise<boolean> {
