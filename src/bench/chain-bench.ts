@@ -56,24 +56,51 @@ export async function putSidecars(
   return packages;
 }
 
+/** What the senders achieved: when the first and last events went out and how late they were. */
+export interface OfferedLoad {
+  /** Wall-clock ms of the first and the last send. */
+  firstSentAt: number;
+  lastSentAt: number;
+  /** Sends per second between the first and the last send; NaN for fewer than two events. */
+  perSecond: number;
+  /** How long after its scheduled time each event went out, p99 and max (0 for a burst). */
+  lagP99Ms: number;
+  lagMaxMs: number;
+}
+
 /**
  * Posts one S3 notification per package to the worker's intake, as S3 (via SNS or a webhook
- * relay) sends them: one record per message, many messages in parallel over keep-alive.
+ * relay) sends them: one record per message, up to `concurrency` messages in parallel over
+ * keep-alive. With `rate` > 0 event i is due at start + i / rate seconds and carries that time as
+ * its eventTime, so a sender held back by a slow intake counts the wait in the latencies instead
+ * of hiding it; `rate` 0 sends as fast as the senders can, a burst.
  */
 export async function postEvents(
   url: string,
   token: string,
   packages: BenchPackage[],
   concurrency = 32,
-): Promise<void> {
+  rate = 0,
+): Promise<OfferedLoad> {
   const dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
   let next = 0;
   let sequencer = BigInt(Date.now()) * 1000n;
+  // Due times come from one start instant, never from summed sleeps, so timer slack cannot drift.
+  const wallStart = Date.now();
+  const monoStart = performance.now();
+  const sentAt: number[] = new Array<number>(packages.length);
+  const lagMs: number[] = new Array<number>(packages.length);
   try {
     await Promise.all(
       Array.from({ length: concurrency }, async () => {
         for (let i = next++; i < packages.length; i = next++) {
           const pkg = packages[i]!;
+          const dueMs = rate > 0 ? (i * 1000) / rate : 0;
+          const wait = dueMs - (performance.now() - monoStart);
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          const nowMs = performance.now() - monoStart;
+          sentAt[i] = wallStart + nowMs;
+          lagMs[i] = rate > 0 ? Math.max(0, nowMs - dueMs) : 0;
           sequencer += 1n;
           const body = JSON.stringify({
             Records: [
@@ -81,7 +108,7 @@ export async function postEvents(
                 eventVersion: "2.1",
                 eventSource: "aws:s3",
                 awsRegion: "us-east-1",
-                eventTime: new Date().toISOString(),
+                eventTime: new Date(rate > 0 ? wallStart + dueMs : Date.now()).toISOString(),
                 eventName: "ObjectCreated:Put",
                 s3: {
                   s3SchemaVersion: "1.0",
@@ -110,6 +137,16 @@ export async function postEvents(
   } finally {
     await dispatcher.close();
   }
+  const firstSentAt = sentAt.reduce((a, b) => Math.min(a, b), Infinity);
+  const lastSentAt = sentAt.reduce((a, b) => Math.max(a, b), -Infinity);
+  return {
+    firstSentAt,
+    lastSentAt,
+    // N events span N - 1 intervals: on schedule at rate R this gives R, not R·N/(N-1).
+    perSecond: packages.length > 1 ? ((packages.length - 1) * 1000) / (lastSentAt - firstSentAt) : NaN,
+    lagP99Ms: Math.round(percentile(lagMs, 99)),
+    lagMaxMs: Math.round(lagMs.reduce((a, b) => Math.max(a, b), 0)),
+  };
 }
 
 /**

@@ -31,8 +31,13 @@ describe("ingest-worker bench", () => {
       "p99PushMs",
       "redisCommandsPerPackage",
       "inFlightBytesPerPackage",
+      "rate",
+      "offeredPerSecond",
     ])
       expect(report[field], field).toBeDefined();
     expect(report.upstreamPerPackage as number).toBeGreaterThanOrEqual(report.upstreamMinimum as number);
+    // No --rate: the chain is offered the 500 events/s, and the sender reports what it achieved.
+    expect(report.rate).toBe(500);
+    expect(report.offeredPerSecond as number).toBeGreaterThan(0);
   });
 });
