@@ -1,4 +1,4 @@
-import { ObjectTooLargeError, type S3HeadResult } from "../adapters/s3/s3-adapter.js";
+import { ObjectTooLargeError, type S3HeadResult, type S3VersionRead } from "../adapters/s3/s3-adapter.js";
 import type { Route } from "../config/routes.js";
 import type { ObjectEvent } from "../intake/object-event.js";
 import type { IngestPackage } from "../records/ingest-record.js";
@@ -81,19 +81,26 @@ function urlRefusal(route: Route, sidecar: Sidecar): string | undefined {
 /** Reads and validates the sidecar, checks every object it names, and presigns them. */
 export async function assembleManifest(deps: ChainDeps, route: Route, event: ObjectEvent): Promise<Assembly> {
   const where = `sidecar s3://${event.bucket}/${event.key}`;
-  const head = await deps.s3.head(route.bucket, event.key);
-  if (!head.exists) return { kind: "replaced", reason: `${where} was deleted before it could be read` };
-  if (!sameVersion(event, head))
-    return { kind: "replaced", reason: `${where} was overwritten before it could be read` };
-
-  let bytes: Buffer;
+  // One GET of the version the event named (not HEAD, then GET): S3 reads the latest version, so
+  // a sidecar overwritten since would assemble the new content under the old version's ingest.
+  let read: S3VersionRead;
   try {
-    bytes = await deps.s3.getBounded(route.bucket, event.key, deps.env.SIDECAR_MAX_BYTES);
+    read = await deps.s3.getVersionBounded(
+      route.bucket,
+      event.key,
+      { versionId: event.versionId, eTag: event.eTag },
+      deps.env.SIDECAR_MAX_BYTES,
+    );
   } catch (error) {
     if (error instanceof ObjectTooLargeError)
       return { kind: "invalid", reason: `${where}: ${error.message}` };
     throw error;
   }
+  if (read.kind === "gone")
+    return { kind: "replaced", reason: `${where} was deleted before it could be read` };
+  if (read.kind === "changed")
+    return { kind: "replaced", reason: `${where} was overwritten before it could be read` };
+  const { bytes } = read;
   const parsed = parseSidecar(bytes, { fileName: event.key, maxBytes: deps.env.SIDECAR_MAX_BYTES });
   if (!parsed.ok) return { kind: "invalid", reason: `${where}: ${parsed.errors.join("; ")}` };
   const { sidecar } = parsed;

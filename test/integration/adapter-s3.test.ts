@@ -1,8 +1,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { createInterface } from "node:readline";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createS3Adapter, ObjectTooLargeError, type S3Adapter } from "../../src/adapters/s3/s3-adapter.js";
+import { createS3Client } from "../../src/adapters/s3/client.js";
+import {
+  createS3Adapter,
+  ObjectTooLargeError,
+  type S3Adapter,
+  type S3ExpectedVersion,
+} from "../../src/adapters/s3/s3-adapter.js";
 import { s3SettingsFromEnv } from "../../src/adapters/s3/s3-settings.js";
 import { upstreamRequests } from "../../src/metrics/upstream-metrics.js";
 import { startTestS3, type TestS3 } from "../support/s3.js";
@@ -18,6 +27,13 @@ async function requestCount(operation: string, status: string): Promise<number> 
       (v) => v.labels.upstream === "s3" && v.labels.operation === operation && v.labels.status === status,
     )
     .reduce((sum, v) => sum + v.value, 0);
+}
+
+/** The bytes of a read that must find its version. */
+async function readBytes(key: string, maxBytes: number, expected: S3ExpectedVersion = {}): Promise<Buffer> {
+  const read = await s3.getVersionBounded(BUCKET, key, expected, maxBytes);
+  if (read.kind !== "ok") throw new Error(`s3://${BUCKET}/${key}: ${read.kind}`);
+  return read.bytes;
 }
 
 /**
@@ -97,8 +113,8 @@ describe("S3 adapter against s3rver (real S3 protocol, real SDK)", () => {
   it("reads an object within the cap, and refuses one above it naming size and cap", async () => {
     const bytes = randomBytes(4096);
     await s3.putObject(BUCKET, "bounded/blob.bin", bytes);
-    expect((await s3.getBounded(BUCKET, "bounded/blob.bin", 4096)).equals(bytes)).toBe(true);
-    const error = await s3.getBounded(BUCKET, "bounded/blob.bin", 1000).then(
+    expect((await readBytes("bounded/blob.bin", 4096)).equals(bytes)).toBe(true);
+    const error = await readBytes("bounded/blob.bin", 1000).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -108,13 +124,72 @@ describe("S3 adapter against s3rver (real S3 protocol, real SDK)", () => {
     expect(tooLarge.message).toContain("4096");
     expect(tooLarge.message).toContain("1000");
     // The aborted download must leave the client usable.
-    expect((await s3.getBounded(BUCKET, "bounded/blob.bin", 10_000)).length).toBe(4096);
+    expect((await readBytes("bounded/blob.bin", 10_000)).length).toBe(4096);
     await s3.putObject(BUCKET, "bounded/empty", "");
-    expect((await s3.getBounded(BUCKET, "bounded/empty", 0)).length).toBe(0);
+    expect((await readBytes("bounded/empty", 0)).length).toBe(0);
+    await expect(readBytes("bounded/blob.bin", -1)).rejects.toBeInstanceOf(RangeError);
   });
 
-  it("throws the SDK's NoSuchKey for a bounded get of a missing key", async () => {
-    await expect(s3.getBounded(BUCKET, "bounded/none", 10)).rejects.toMatchObject({ name: "NoSuchKey" });
+  it("reads the version an event named by its eTag, with the eTag it was read at", async () => {
+    const put = await s3.putObject(BUCKET, "version/same.json", '{"v":1}');
+    await expect(
+      s3.getVersionBounded(BUCKET, "version/same.json", { eTag: put.eTag }, 1024),
+    ).resolves.toEqual({
+      kind: "ok",
+      bytes: Buffer.from('{"v":1}'),
+      eTag: put.eTag,
+    });
+    // No version named: whatever the key holds now.
+    const any = await s3.getVersionBounded(BUCKET, "version/same.json", {}, 1024);
+    expect(any).toMatchObject({ kind: "ok", eTag: put.eTag });
+  });
+
+  it("reads an overwritten object as changed, in one GetObject", async () => {
+    const first = await s3.putObject(BUCKET, "version/overwritten.json", '{"v":1}');
+    const second = await s3.putObject(BUCKET, "version/overwritten.json", '{"v":2}');
+    expect(second.eTag).not.toBe(first.eTag);
+    // S3 and MinIO answer If-Match with 412; s3rver ignores If-Match and sends the new object
+    // (200), which the adapter refuses by the ETag the response carries.
+    const status = s3server.kind === "s3rver" ? "200" : "412";
+    const before = await requestCount("GetObject", status);
+    await expect(
+      s3.getVersionBounded(BUCKET, "version/overwritten.json", { eTag: first.eTag }, 1024),
+    ).resolves.toEqual({ kind: "changed" });
+    expect(await requestCount("GetObject", status)).toBe(before + 1);
+  });
+
+  it("reads a deleted object as gone, counted as a GetObject 404", async () => {
+    const put = await s3.putObject(BUCKET, "version/deleted.json", "{}");
+    const client = createS3Client({ region: "us-east-1", endpoint: s3server.endpoint });
+    try {
+      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "version/deleted.json" }));
+    } finally {
+      client.destroy();
+    }
+    const before = await requestCount("GetObject", "404");
+    await expect(
+      s3.getVersionBounded(BUCKET, "version/deleted.json", { eTag: put.eTag }, 1024),
+    ).resolves.toEqual({ kind: "gone" });
+    expect(await requestCount("GetObject", "404")).toBe(before + 1);
+    await expect(s3.getVersionBounded(BUCKET, "version/never.json", {}, 1024)).resolves.toEqual({
+      kind: "gone",
+    });
+  });
+
+  it("still refuses a version above the cap, and leaves the client usable", async () => {
+    const bytes = randomBytes(4096);
+    const put = await s3.putObject(BUCKET, "version/large.bin", bytes);
+    const error = await s3.getVersionBounded(BUCKET, "version/large.bin", { eTag: put.eTag }, 1000).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ObjectTooLargeError);
+    expect(error).toMatchObject({ size: 4096, maxBytes: 1000, key: "version/large.bin" });
+    const read = await s3.getVersionBounded(BUCKET, "version/large.bin", { eTag: put.eTag }, 4096);
+    expect(read.kind === "ok" && read.bytes.equals(bytes)).toBe(true);
+    await expect(s3.getVersionBounded(BUCKET, "version/large.bin", {}, -1)).rejects.toBeInstanceOf(
+      RangeError,
+    );
   });
 
   it("presigns a GET that undici's fetch can download without credentials", async () => {
@@ -184,7 +259,7 @@ describe("S3 adapter against s3rver (real S3 protocol, real SDK)", () => {
     const put = await s3.putObject(BUCKET, key, body);
     const head = await s3.head(BUCKET, key);
     expect(head).toMatchObject({ exists: true, size: Buffer.byteLength(body), eTag: put.eTag });
-    expect((await s3.getBounded(BUCKET, key, 1024)).toString("utf8")).toBe(body);
+    expect((await readBytes(key, 1024, { eTag: put.eTag })).toString("utf8")).toBe(body);
     const listed = await s3.list(BUCKET, key);
     expect(listed.objects.map((o) => o.key)).toEqual([key]);
     const response = await fetch(await s3.presignGet(BUCKET, key, 60));
@@ -211,5 +286,97 @@ describe("S3 adapter against s3rver (real S3 protocol, real SDK)", () => {
     expect(
       s3SettingsFromEnv({ S3_REGION: "eu-north-1", S3_ENDPOINT: undefined, S3_FORCE_PATH_STYLE: true }),
     ).toEqual({ region: "eu-north-1", forcePathStyle: true });
+  });
+});
+
+/** One request as a stand-in S3 received it. */
+interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+}
+
+/**
+ * An HTTP server answering every request with one scripted S3 response. s3rver ignores both
+ * If-Match and versionId, so what the adapter sends, and how it takes S3's documented 412
+ * PreconditionFailed and 404 NoSuchVersion answers, is checked on the wire here.
+ */
+interface ScriptedAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+async function startScriptedS3(
+  answer: (request: SeenRequest) => ScriptedAnswer,
+): Promise<{ endpoint: string; seen: SeenRequest[]; stop(): Promise<void> }> {
+  const seen: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    const request = { method: req.method ?? "", url: req.url ?? "", headers: req.headers };
+    seen.push(request);
+    const { status, headers = {}, body = "" } = answer(request);
+    res.writeHead(status, { "content-length": String(Buffer.byteLength(body)), ...headers });
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    seen,
+    stop: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  };
+}
+
+function s3Error(code: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`;
+}
+
+describe("S3 adapter's version read on the wire (S3 behaviour s3rver does not implement)", () => {
+  it("sends If-Match with the quoted eTag and takes 412 PreconditionFailed as changed", async () => {
+    const stub = await startScriptedS3(() => ({
+      status: 412,
+      headers: { "content-type": "application/xml" },
+      body: s3Error("PreconditionFailed"),
+    }));
+    const adapter = createS3Adapter({ region: "us-east-1", endpoint: stub.endpoint });
+    try {
+      await expect(
+        adapter.getVersionBounded("b", "side/car.json", { eTag: "abc123" }, 1024),
+      ).resolves.toEqual({
+        kind: "changed",
+      });
+      expect(stub.seen).toHaveLength(1);
+      expect(stub.seen[0]).toMatchObject({ method: "GET", headers: { "if-match": '"abc123"' } });
+      expect(stub.seen[0]?.url).not.toContain("versionId");
+    } finally {
+      adapter.close();
+      await stub.stop();
+    }
+  });
+
+  it("reads a named version by VersionId, without If-Match; a missing version is gone", async () => {
+    const stub = await startScriptedS3((request): ScriptedAnswer =>
+      request.url.includes("versionId=v2")
+        ? { status: 200, headers: { etag: '"e2"', "x-amz-version-id": "v2" }, body: "{}" }
+        : { status: 404, headers: { "content-type": "application/xml" }, body: s3Error("NoSuchVersion") },
+    );
+    const adapter = createS3Adapter({ region: "us-east-1", endpoint: stub.endpoint });
+    try {
+      await expect(
+        adapter.getVersionBounded("b", "side/car.json", { versionId: "v2", eTag: "e2" }, 1024),
+      ).resolves.toEqual({ kind: "ok", bytes: Buffer.from("{}"), eTag: "e2", versionId: "v2" });
+      expect(stub.seen[0]?.headers["if-match"]).toBeUndefined();
+      await expect(
+        adapter.getVersionBounded("b", "side/car.json", { versionId: "v1", eTag: "e1" }, 1024),
+      ).resolves.toEqual({ kind: "gone" });
+      expect(stub.seen[1]?.url).toContain("versionId=v1");
+      // "null" pins nothing (a put to a versioning-suspended bucket rewrites it): the eTag does.
+      await adapter.getVersionBounded("b", "side/car.json", { versionId: "null", eTag: "e0" }, 1024);
+      expect(stub.seen[2]?.url).not.toContain("versionId");
+      expect(stub.seen[2]?.headers["if-match"]).toBe('"e0"');
+    } finally {
+      adapter.close();
+      await stub.stop();
+    }
   });
 });

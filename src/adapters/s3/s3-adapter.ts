@@ -1,5 +1,7 @@
 import {
   GetObjectCommand,
+  type GetObjectCommandInput,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -29,6 +31,24 @@ export type S3HeadResult =
       lastModified?: Date;
     }
   | { exists: false };
+
+/**
+ * The object version a read is about, as an S3 event names it (ETag without quotes). With a
+ * `versionId` that exact version is read; else with an `eTag` only the object with that ETag.
+ */
+export interface S3ExpectedVersion {
+  versionId?: string | undefined;
+  eTag?: string | undefined;
+}
+
+/** What {@link S3Adapter.getVersionBounded} found. */
+export type S3VersionRead =
+  /** The expected version's bytes. */
+  | { kind: "ok"; bytes: Buffer; eTag: string; versionId?: string }
+  /** The key (or that version of it) no longer exists. */
+  | { kind: "gone" }
+  /** The key now holds another version. */
+  | { kind: "changed" };
 
 /** One object of a listing. */
 export interface S3ListedObject {
@@ -69,11 +89,18 @@ export interface S3Adapter {
   /** HEAD; a missing object (404) is a value, not an error. */
   head(bucket: string, key: string): Promise<S3HeadResult>;
   /**
-   * Reads a whole object into memory, refusing anything above `maxBytes` with
-   * {@link ObjectTooLargeError}: by the declared length first, then by counting while streaming
-   * (a length can be absent or wrong).
+   * Reads one version of an object into memory in one GetObject: by `VersionId` when the version
+   * is known, else conditional on its ETag (`If-Match`; S3 answers 412 when the key was
+   * overwritten), else whatever the key holds. A missing key or version is `gone`, another version
+   * `changed`, both values. Refuses anything above `maxBytes` with {@link ObjectTooLargeError}: by
+   * the declared length first, then by counting while streaming (a length can be absent or wrong).
    */
-  getBounded(bucket: string, key: string, maxBytes: number): Promise<Buffer>;
+  getVersionBounded(
+    bucket: string,
+    key: string,
+    expected: S3ExpectedVersion,
+    maxBytes: number,
+  ): Promise<S3VersionRead>;
   /** A presigned GET URL (no request is made); `expirySeconds` from 1 to 604800. */
   presignGet(bucket: string, key: string, expirySeconds: number): Promise<string>;
   /** One ListObjectsV2 page under `prefix`. */
@@ -101,6 +128,23 @@ function isNotFound(error: unknown): boolean {
   return status === 404 || name === "NotFound" || name === "NoSuchKey";
 }
 
+function isPreconditionFailed(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  return status === 412 || (error as { name?: unknown }).name === "PreconditionFailed";
+}
+
+/** S3 reports an unversioned object's version as "null"; that names no version. */
+function presentVersionId(versionId: string | undefined): string | undefined {
+  return versionId !== undefined && versionId !== "null" ? versionId : undefined;
+}
+
+/** A GetObject whose body has not been read yet; `discard` stops the download. */
+interface OpenedGet {
+  out: GetObjectCommandOutput;
+  discard: () => void;
+}
+
 /** Builds the adapter on a client from {@link createS3Client}; pass `client` to share one. */
 export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): S3Adapter {
   const s3 = client ?? createS3Client(settings);
@@ -110,12 +154,13 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
       const out = await withAwsMetrics(UPSTREAM, "HeadObject", () =>
         s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
       );
+      const versionId = presentVersionId(out.VersionId);
       return {
         exists: true,
         size: out.ContentLength ?? 0,
         eTag: bareETag(out.ETag),
         metadata: { ...out.Metadata },
-        ...(out.VersionId !== undefined && out.VersionId !== "null" ? { versionId: out.VersionId } : {}),
+        ...(versionId !== undefined ? { versionId } : {}),
         ...(out.ContentType !== undefined ? { contentType: out.ContentType } : {}),
         ...(out.LastModified !== undefined ? { lastModified: out.LastModified } : {}),
       };
@@ -125,24 +170,39 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
     }
   }
 
-  async function getBounded(bucket: string, key: string, maxBytes: number): Promise<Buffer> {
-    if (!Number.isInteger(maxBytes) || maxBytes < 0) {
-      throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
-    }
+  async function openGet(input: GetObjectCommandInput): Promise<OpenedGet> {
     const abort = new AbortController();
     const out = await withAwsMetrics(UPSTREAM, "GetObject", () =>
-      s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: abort.signal }),
+      s3.send(new GetObjectCommand(input), { abortSignal: abort.signal }),
     );
-    const body = out.Body as AsyncIterable<Uint8Array> | undefined;
+    return {
+      out,
+      discard: () => {
+        // The rest of a body nobody reads must not be pulled through the socket.
+        abort.abort();
+        (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      },
+    };
+  }
+
+  /**
+   * Reads an opened body, refusing more than `maxBytes` by the declared length first, then by
+   * counting while streaming (a length can be absent or wrong).
+   */
+  async function readCapped(
+    { out, discard }: OpenedGet,
+    bucket: string,
+    key: string,
+    maxBytes: number,
+  ): Promise<Buffer> {
     const tooLarge = (size: number, sizeIsLowerBound: boolean) => {
-      // Stop the download: the rest of a huge body must not be pulled through the socket.
-      abort.abort();
-      (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
+      discard();
       return new ObjectTooLargeError({ bucket, key, size, maxBytes, sizeIsLowerBound });
     };
     if (out.ContentLength !== undefined && out.ContentLength > maxBytes) {
       throw tooLarge(out.ContentLength, false);
     }
+    const body = out.Body as AsyncIterable<Uint8Array> | undefined;
     if (body === undefined) return Buffer.alloc(0);
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -153,6 +213,54 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
       chunks.push(chunk);
     }
     return Buffer.concat(chunks, size);
+  }
+
+  async function getVersionBounded(
+    bucket: string,
+    key: string,
+    expected: S3ExpectedVersion,
+    maxBytes: number,
+  ): Promise<S3VersionRead> {
+    if (!Number.isInteger(maxBytes) || maxBytes < 0) {
+      throw new RangeError(`maxBytes must be a non-negative integer, got ${maxBytes}`);
+    }
+    // The "null" version is rewritten in place by a put to a versioning-suspended bucket, so it
+    // pins nothing; the ETag does.
+    const versionId = presentVersionId(expected.versionId);
+    const eTag = expected.eTag !== undefined ? bareETag(expected.eTag) : undefined;
+    const condition =
+      versionId !== undefined ? { VersionId: versionId } : eTag !== undefined ? { IfMatch: `"${eTag}"` } : {};
+    let opened: OpenedGet;
+    try {
+      opened = await openGet({ Bucket: bucket, Key: key, ...condition });
+    } catch (error) {
+      // A VersionId that no longer exists answers 404 NoSuchVersion: gone as well.
+      if (isNotFound(error)) return { kind: "gone" };
+      if (isPreconditionFailed(error)) return { kind: "changed" };
+      throw error;
+    }
+    // The response names the version it carries. Checking it costs no request and covers servers
+    // that ignore VersionId or If-Match and answer with the current object: s3rver (the embedded
+    // S3 of the demo and the tests) ignores both.
+    const gotETag = bareETag(opened.out.ETag);
+    const gotVersionId = presentVersionId(opened.out.VersionId);
+    const same =
+      versionId !== undefined && gotVersionId !== undefined
+        ? gotVersionId === versionId
+        : eTag !== undefined
+          ? gotETag === eTag
+          : true;
+    if (!same) {
+      opened.discard();
+      return { kind: "changed" };
+    }
+    const bytes = await readCapped(opened, bucket, key, maxBytes);
+    return {
+      kind: "ok",
+      bytes,
+      eTag: gotETag,
+      ...(gotVersionId !== undefined ? { versionId: gotVersionId } : {}),
+    };
   }
 
   async function presignGet(bucket: string, key: string, expirySeconds: number): Promise<string> {
@@ -220,7 +328,7 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
 
   return {
     head,
-    getBounded,
+    getVersionBounded,
     presignGet,
     list,
     putObject,
