@@ -153,6 +153,7 @@ export class RecordStore {
   /** Several records in one round trip (a pipeline), in the order asked; undefined where missing. */
   async getMany(ids: readonly string[]): Promise<Array<IngestRecord | undefined>> {
     if (ids.length === 0) return [];
+    if (ids.length === 1) return [await this.get(ids[0]!)];
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hgetall(this.key(id));
     const replies = (await pipeline.exec()) ?? [];
@@ -223,8 +224,20 @@ export class RecordStore {
    * terminal state fires the metrics and listeners exactly once.
    */
   async update(id: string, change: RecordUpdate): Promise<boolean> {
-    const [moved] = await this.updateMany([[id, change]]);
-    return moved ?? false;
+    // Not through updateMany: an ioredis pipeline copies every script defined on the connection
+    // (BullMQ defines dozens on it), which costs more than the round trip it saves for one call.
+    const result = await this.redis.ingestUpdate(
+      this.key(id),
+      this.historyKey(id),
+      ...this.updateArgs(change, this.now()),
+    );
+    return this.afterUpdate(id, change, result);
+  }
+
+  private async afterUpdate(id: string, change: RecordUpdate, result: unknown): Promise<boolean> {
+    if (result !== "ok") return false;
+    if (change.transition && TERMINAL_STATES.has(change.transition.to)) await this.finished(id);
+    return true;
   }
 
   /**
@@ -233,6 +246,7 @@ export class RecordStore {
    */
   async updateMany(changes: ReadonlyArray<readonly [string, RecordUpdate]>): Promise<boolean[]> {
     if (changes.length === 0) return [];
+    if (changes.length === 1) return [await this.update(...changes[0]!)];
     const now = this.now();
     const pipeline = this.redis.pipeline() as unknown as ScriptedRedis;
     for (const [id, change] of changes)
@@ -242,9 +256,7 @@ export class RecordStore {
     for (const [i, [error, result]] of replies.entries()) {
       if (error) throw error;
       const [id, change] = changes[i]!;
-      moved.push(result === "ok");
-      if (result === "ok" && change.transition && TERMINAL_STATES.has(change.transition.to))
-        await this.finished(id);
+      moved.push(await this.afterUpdate(id, change, result));
     }
     return moved;
   }
