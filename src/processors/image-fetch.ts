@@ -4,6 +4,7 @@ import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { luaScript } from "../queues/lua-script.js";
 import { TERMINAL_STATES } from "../records/ingest-record.js";
+import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 
 const BRANCH = "image-fetch";
@@ -47,19 +48,20 @@ export function createImageFetchProcessor(deps: ChainDeps) {
     const service = deps.vimond.images;
     const startedAt = deps.now();
     const images = record.package?.images ?? [];
+    /** The pack id, when it is new to the record: written with the next record write. */
+    let learned: RecordUpdate["upstream"];
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
       await records.finishBranch(id, BRANCH, result, {
-        status: result.ok ? "done" : "failed",
-        startedAt,
-        endedAt: deps.now(),
-        detail,
+        timing: { status: result.ok ? "done" : "failed", startedAt, endedAt: deps.now(), detail },
+        ...(learned ? { upstream: learned } : {}),
       });
       return { outcome: "done", detail } satisfies StepResult;
     };
     if (images.length === 0) return finish({ ok: true }, "no images");
 
     const packId = record.upstream.imagePackId ?? (await packFor(service, assetId));
-    if (record.upstream.imagePackId === undefined) await records.setUpstream(id, { imagePackId: packId });
+    // packFor stored the pack under the asset already, so a retry finds it even before this write.
+    if (record.upstream.imagePackId === undefined) learned = { imagePackId: packId };
 
     const recordKey = records.key(id);
     let fetched = 0;
@@ -70,7 +72,10 @@ export function createImageFetchProcessor(deps: ChainDeps) {
       if (done !== null) continue;
       // A crash (or lost lock) after the request left may have stored the image already.
       if (sent === null || !(await landedBefore(service, packId, assetId, image.location))) {
-        await records.setFields(id, { [sentField]: String(deps.now()) });
+        await records.update(id, {
+          fields: { [sentField]: String(deps.now()) },
+          ...(learned ? { upstream: learned } : {}),
+        });
         try {
           await service.fetchImage(packId, image.location, image.url);
         } catch (error) {

@@ -5,6 +5,7 @@ import type { StatusTrackPayload } from "../queues/payloads.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
 
@@ -48,12 +49,12 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       );
       return { outcome: "waiting", delayMs, reason };
     };
+    /** The video ingest id, when it is new to the record: written with the next record write. */
+    let learned: RecordUpdate["upstream"];
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
       await records.finishBranch(id, BRANCH, result, {
-        status: result.ok ? "done" : "failed",
-        startedAt,
-        endedAt: deps.now(),
-        detail,
+        timing: { status: result.ok ? "done" : "failed", startedAt, endedAt: deps.now(), detail },
+        ...(learned ? { upstream: learned } : {}),
       });
       return { outcome: "done", detail } satisfies StepResult;
     };
@@ -75,8 +76,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
         return finish({ ok: false, reason: stuckReason(env.STUCK_DEADLINE_SECONDS) }, "no video ingest");
       return wait("no video ingest yet");
     }
-    if (record.upstream.videoIngestId !== ingest.id)
-      await records.setUpstream(id, { videoIngestId: ingest.id });
+    if (record.upstream.videoIngestId !== ingest.id) learned = { videoIngestId: ingest.id };
 
     switch (ingest.status) {
       case "completed":
@@ -96,11 +96,17 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
         await status.cancel(ingest.id);
         await records.countAttempt(id, "ingest_cancel");
         chainActions.inc({ action: "ingest_cancel" });
-        await records.history(id, BRANCH, `cancelled video ingest ${ingest.id} (stuck in ${phase})`);
+        await records.update(id, {
+          history: [{ step: BRANCH, message: `cancelled video ingest ${ingest.id} (stuck in ${phase})` }],
+          ...(learned ? { upstream: learned } : {}),
+        });
         const reason = `${stuckReason(env.STUCK_DEADLINE_SECONDS)}: video ingest ${ingest.id} still ${phase}`;
         return finish({ ok: false, reason }, `cancelled video ingest ${ingest.id}`);
       }
-      await records.step(id, BRANCH, { status: "waiting", startedAt, detail: `${ingest.id} ${phase}` });
+      await records.update(id, {
+        step: { name: BRANCH, timing: { status: "waiting", startedAt, detail: `${ingest.id} ${phase}` } },
+        ...(learned ? { upstream: learned } : {}),
+      });
       return wait(`video ingest ${ingest.id} ${phase}`);
     }
 
@@ -112,11 +118,15 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       const retriedAt = deps.now();
       const result = await ais.retryAsset(assetId);
       chainActions.inc({ action: "asset_retry" });
-      await records.history(
-        id,
-        BRANCH,
-        `${error}; retried the asset's import (${attempt}/${env.TASK_RETRY_MAX})`,
-      );
+      await records.update(id, {
+        history: [
+          {
+            step: BRANCH,
+            message: `${error}; retried the asset's import (${attempt}/${env.TASK_RETRY_MAX})`,
+          },
+        ],
+        ...(learned ? { upstream: learned } : {}),
+      });
       if (retriedNothing(result)) {
         return finish({ ok: false, reason: `${error} (the asset retry re-ran no task)` }, error);
       }

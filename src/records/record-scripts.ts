@@ -84,8 +84,8 @@ return result
 `;
 
 /**
- * ARGV: terminal states, branch, result ("ok" or "failed: reason"), now, and optionally a step
- * timing field and its value (the branch's own timing, written with the result).
+ * ARGV: terminal states, branch, result ("ok" or "failed: reason"), now, then field/value pairs
+ * written with the result (the branch's own timing, upstream ids it learned).
  * Returns {"final", state} when this was the last branch (and writes the history line
  * "ingest <state>" for the branch), {"pending", n} otherwise, {"ignored", state} when the record is
  * terminal or the branch already reported.
@@ -99,7 +99,7 @@ local field = 'br:' .. ARGV[2]
 local current = redis.call('HGET', KEYS[1], field)
 if current and current ~= 'pending' then return {'ignored', state} end
 redis.call('HSET', KEYS[1], field, ARGV[3], 'updatedAt', ARGV[4])
-if ARGV[5] then redis.call('HSET', KEYS[1], ARGV[5], ARGV[6]) end
+if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5, #ARGV)) end
 local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
 if pending > 0 then return {'pending', tostring(pending)} end
 local final = 'completed'

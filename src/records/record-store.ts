@@ -69,7 +69,7 @@ type ScriptedRedis = Redis & {
     branch: string,
     result: string,
     now: string,
-    ...timing: string[]
+    ...pairs: string[]
   ): Promise<[string, string]>;
   ingestReopen(record: string, allowed: string, now: string): Promise<[string, string]>;
 };
@@ -296,15 +296,18 @@ export class RecordStore {
   }
 
   /**
-   * Reports one branch, with the branch step's timing when given; the last one decides completed
-   * or failed. Returns the final state, if any.
+   * Reports one branch, with the branch step's timing and upstream ids it learned when given (in
+   * the same call); the last branch decides completed or failed. Returns the final state, if any.
    */
   async finishBranch(
     id: string,
     branch: string,
     result: { ok: true } | { ok: false; reason: string },
-    timing?: StepTiming,
+    also: { timing?: StepTiming; upstream?: RecordUpdate["upstream"] } = {},
   ): Promise<IngestState | undefined> {
+    const pairs: string[] = [];
+    if (also.timing) pairs.push(`step:${branch}`, JSON.stringify(also.timing));
+    for (const [k, v] of Object.entries(also.upstream ?? {})) if (v !== undefined) pairs.push(`up:${k}`, v);
     const [kind, value] = await this.redis.ingestFinishBranch(
       this.key(id),
       this.historyKey(id),
@@ -312,7 +315,7 @@ export class RecordStore {
       branch,
       result.ok ? "ok" : `failed: ${result.reason}`,
       String(this.now()),
-      ...(timing ? [`step:${branch}`, JSON.stringify(timing)] : []),
+      ...pairs,
     );
     if (kind !== "final") return undefined;
     await this.finished(id);
@@ -394,13 +397,23 @@ export class RecordStore {
   }
 
   private async finished(id: string): Promise<void> {
+    // The metrics need four fields; the whole record is read only for listeners (notifications).
+    const [target, state, finishedAt, eventAt] = await this.redis.hmget(
+      this.key(id),
+      "target",
+      "state",
+      "finishedAt",
+      "eventAt",
+    );
+    if (target === null || state === null) return;
+    ingestsFinished.inc({ target, outcome: state });
+    ingestDuration.observe(
+      { target, outcome: state },
+      Math.max(0, ((finishedAt ? Number(finishedAt) : this.now()) - Number(eventAt)) / 1000),
+    );
+    if (this.listeners.length === 0) return;
     const record = await this.get(id);
     if (!record) return;
-    ingestsFinished.inc({ target: record.target, outcome: record.state });
-    ingestDuration.observe(
-      { target: record.target, outcome: record.state },
-      Math.max(0, ((record.finishedAt ?? this.now()) - record.eventAt) / 1000),
-    );
     for (const listener of this.listeners) await listener(record);
   }
 }

@@ -156,12 +156,17 @@ describe("RecordStore on real Redis", () => {
     expect(m2).toMatchObject({ state: "failed", lastError: "gone wrong" });
   });
 
-  it("writes a branch's timing with its result, and the final history line", async () => {
+  it("writes a branch's timing and upstream ids with its result, and the final history line", async () => {
     await store.create({ ...base, id: "b1", key: "b1" });
     await store.startBranches("b1", ["image-fetch"]);
     const timing = { status: "done" as const, startedAt: 5, endedAt: 6, detail: "pack p" };
-    expect(await store.finishBranch("b1", "image-fetch", { ok: true }, timing)).toBe("completed");
-    expect((await store.get("b1"))?.steps["image-fetch"]).toEqual(timing);
+    expect(
+      await store.finishBranch("b1", "image-fetch", { ok: true }, { timing, upstream: { imagePackId: "p" } }),
+    ).toBe("completed");
+    expect(await store.get("b1")).toMatchObject({
+      steps: { "image-fetch": timing },
+      upstream: { imagePackId: "p" },
+    });
     expect((await store.history("b1")).at(-1)).toMatchObject({
       step: "image-fetch",
       message: "ingest completed",
