@@ -7,10 +7,10 @@ import {
   PutObjectCommand,
   type S3Client,
 } from "@aws-sdk/client-s3";
-import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { withAwsMetrics } from "../../metrics/aws-sdk-metrics.js";
 import { createS3Client, type S3ClientSettings } from "./client.js";
 import { ObjectTooLargeError } from "./object-too-large-error.js";
+import { createGetPresigner } from "./presign-get.js";
 
 export { ObjectTooLargeError } from "./object-too-large-error.js";
 
@@ -148,6 +148,7 @@ interface OpenedGet {
 /** Builds the adapter on a client from {@link createS3Client}; pass `client` to share one. */
 export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): S3Adapter {
   const s3 = client ?? createS3Client(settings);
+  const presigner = createGetPresigner(s3);
 
   async function head(bucket: string, key: string): Promise<S3HeadResult> {
     try {
@@ -269,9 +270,7 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
         `presign expiry must be an integer from 1 to ${MAX_PRESIGN_SECONDS} seconds, got ${expirySeconds}`,
       );
     }
-    return getSignedUrl(s3, new GetObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn: expirySeconds,
-    });
+    return presigner.presign(bucket, key, { expiresIn: expirySeconds });
   }
 
   async function list(bucket: string, prefix: string, options: S3ListOptions = {}): Promise<S3ListPage> {
