@@ -132,30 +132,33 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const held = inFlight > 0 ? await putSidecars(s3, `${run}f`, inFlight) : [];
 
     const prefix = `{bench-${run}}`;
-    const worker = await startWorkerProcess({
-      redisUrl,
-      prefix,
-      sim: sim.info,
-      s3Endpoint: s3Server.endpoint,
-      routes: [
-        {
-          name: "bench",
-          bucket: BENCH_BUCKET,
-          prefix: "news/",
-          target: "vimond",
-          vimond: { mediaFeedId: String(feed.id) },
+    const startWorker = () =>
+      startWorkerProcess({
+        redisUrl,
+        prefix,
+        sim: sim.info,
+        s3Endpoint: s3Server.endpoint,
+        routes: [
+          {
+            name: "bench",
+            bucket: BENCH_BUCKET,
+            prefix: "news/",
+            target: "vimond",
+            vimond: { mediaFeedId: String(feed.id) },
+          },
+        ],
+        env: {
+          WORKER_CONCURRENCY: String(concurrency),
+          POLL_INITIAL_DELAY_MS: "50",
+          ATOM_BATCH_MAX_WAIT_MS: String(ATOM_BATCH_MAX_WAIT_MS),
         },
-      ],
-      env: {
-        WORKER_CONCURRENCY: String(concurrency),
-        POLL_INITIAL_DELAY_MS: "50",
-        ATOM_BATCH_MAX_WAIT_MS: String(ATOM_BATCH_MAX_WAIT_MS),
-      },
-    });
-    cleanups.push(async () => {
+      });
+    let worker = await startWorker();
+    const stopWorker = async () => {
       await worker.child.stop();
       await worker.cleanup();
-    });
+    };
+    cleanups.push(() => stopWorker());
 
     say(`chain: ${count} packages through the worker, ${rate > 0 ? `${rate} events/s` : "a burst"} …`);
     const cpu = async () => ({
@@ -221,9 +224,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const workerMemory = await processMemory(worker.child.process.pid ?? 0);
 
     let inFlightResult:
-      { packages: number; redisBytesPerPackage: number; workerRssBytes: number } | undefined;
+      | { packages: number; redisBytesPerPackage: number; workerRssBytes: number; workerPeakRssBytes: number }
+      | undefined;
     if (held.length) {
       say(`in flight: ${held.length} packages held on slow upstream jobs …`);
+      // A fresh worker process: its memory then is what holding these packages costs, not what
+      // the chain run before left in the heap.
+      await stopWorker();
+      worker = await startWorker();
       await simPost(sim.info.ais, "/_sim/scenario", { modules: { ais: { jobQueuedMs: 1e12 } } });
       const baseline = await usedMemory(redis);
       await postEvents(worker.url, worker.intakeToken, held); // a burst: this measures memory
@@ -234,6 +242,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         packages: held.length,
         redisBytesPerPackage: Math.round((memory - baseline) / held.length),
         workerRssBytes: rss?.rssBytes ?? NaN,
+        workerPeakRssBytes: rss?.peakRssBytes ?? NaN,
       };
     }
 
@@ -280,7 +289,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const file = `${values.results}/${result.date.slice(0, 19).replace(/:/g, "-")}.json`;
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
 
-    const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+    const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
     const perSec = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 1 : 0)}/s` : "n/a");
     const behind = rate > 0 && offered.perSecond < 0.95 * rate;
     const offeredRow =
@@ -328,7 +337,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     say(`| peak worker RSS | ${mb(result.chain.peakWorkerRssBytes)} |`);
     if (inFlightResult)
       say(
-        `| in flight (${inFlightResult.packages}) | ${inFlightResult.redisBytesPerPackage} B Redis per package, worker RSS ${mb(inFlightResult.workerRssBytes)} |`,
+        `| in flight (${inFlightResult.packages}) | ${inFlightResult.redisBytesPerPackage} B Redis per package, worker RSS ${mb(inFlightResult.workerRssBytes)} (peak ${mb(inFlightResult.workerPeakRssBytes)}, a fresh worker process) |`,
       );
     say(`\nwritten to ${file}`);
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
