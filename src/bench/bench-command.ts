@@ -328,6 +328,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     say(
       `| upstream requests per package | ${result.upstreamPerPackage.toFixed(2)} (minimum ${result.upstreamMinimum.toFixed(2)})${batchNote} |`,
     );
+    const perOperation = Object.entries(byOperation)
+      .filter(([op]) => !op.startsWith("ais.createMediaFeed"))
+      .map(([op, n]) => `${op} ${(n / count).toFixed(2)}`)
+      .join(", ");
+    say(`| … by operation, per package | ${perOperation} |`);
     say(
       `| Redis commands per package | chain ${result.redisCommandsPerPackage.chain.toFixed(1)}, ceiling ${ceiling.redisCommandsPerItem.toFixed(1)} |`,
     );
