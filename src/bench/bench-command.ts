@@ -224,7 +224,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     const workerMemory = await processMemory(worker.child.process.pid ?? 0);
 
     let inFlightResult:
-      | { packages: number; redisBytesPerPackage: number; workerRssBytes: number; workerPeakRssBytes: number }
+      | {
+          packages: number;
+          redisBytesPerPackage: number;
+          workerRssBytes: number;
+          workerPeakRssBytes: number;
+          workerHeapUsedBytes: number;
+          workerHeapTotalBytes: number;
+        }
       | undefined;
     if (held.length) {
       say(`in flight: ${held.length} packages held on slow upstream jobs …`);
@@ -238,11 +245,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
       await waitForRecords(redis, prefix, held, (r) => r.state === "importing", 600_000);
       const memory = await usedMemory(redis);
       const rss = await processMemory(worker.child.process.pid ?? 0);
+      const heap = await workerHeap(worker.url);
       inFlightResult = {
         packages: held.length,
         redisBytesPerPackage: Math.round((memory - baseline) / held.length),
         workerRssBytes: rss?.rssBytes ?? NaN,
         workerPeakRssBytes: rss?.peakRssBytes ?? NaN,
+        workerHeapUsedBytes: heap.used,
+        workerHeapTotalBytes: heap.total,
       };
     }
 
@@ -342,7 +352,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     say(`| peak worker RSS | ${mb(result.chain.peakWorkerRssBytes)} |`);
     if (inFlightResult)
       say(
-        `| in flight (${inFlightResult.packages}) | ${inFlightResult.redisBytesPerPackage} B Redis per package, worker RSS ${mb(inFlightResult.workerRssBytes)} (peak ${mb(inFlightResult.workerPeakRssBytes)}, a fresh worker process) |`,
+        `| in flight (${inFlightResult.packages}) | ${inFlightResult.redisBytesPerPackage} B Redis per package, worker RSS ${mb(inFlightResult.workerRssBytes)} (peak ${mb(inFlightResult.workerPeakRssBytes)}, a fresh worker process; V8 heap ${mb(inFlightResult.workerHeapUsedBytes)} used of ${mb(inFlightResult.workerHeapTotalBytes)}) |`,
       );
     say(`\nwritten to ${file}`);
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -351,5 +361,19 @@ export async function benchCommand(argv: string[]): Promise<number> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     await redis.quit();
     await localRedis?.stop();
+  }
+}
+
+/** The worker's V8 heap (used, total) from its own /metrics; NaN when it cannot be read. */
+async function workerHeap(url: string): Promise<{ used: number; total: number }> {
+  try {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const gauge = (name: string) => Number(new RegExp(`^${name} ([\\d.e+]+)`, "m").exec(text)?.[1] ?? NaN);
+    return {
+      used: gauge("ingest_nodejs_heap_size_used_bytes"),
+      total: gauge("ingest_nodejs_heap_size_total_bytes"),
+    };
+  } catch {
+    return { used: NaN, total: NaN };
   }
 }
