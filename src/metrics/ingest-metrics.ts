@@ -39,7 +39,7 @@ export const chainActions = new Counter({
 
 export const eventsUnrouted = new Counter({
   name: "ingest_events_unrouted_total",
-  help: "Object events that matched no route, by bucket.",
+  help: 'Object events that matched no route, by bucket ("other" for a bucket no route names).',
   labelNames: ["bucket"] as const,
   registers: [registry],
 });

@@ -25,6 +25,14 @@ function versionOf(event: ObjectEvent): string {
 }
 
 /**
+ * The `bucket` label of an unrouted event: the bucket when a route names it, else "other". Events
+ * come from intake requests, so a sender must not be able to grow the metric's label set.
+ */
+function unroutedLabel(deps: ChainDeps, bucket: string): string {
+  return deps.routes?.routes.some((route) => route.bucket === bucket) ? bucket : "other";
+}
+
+/**
  * Creates the record, or decides whether an existing one is still ours to continue: the same
  * job re-running after a wait or a crash (source-watch not finished) continues; anything else is
  * a duplicate delivery. A new record becomes its package's current ingest and supersedes the
@@ -166,7 +174,7 @@ export function createSourceWatchProcessor(
     }
     const match = matchRoute(deps.routes, event);
     if (match === undefined) {
-      eventsUnrouted.inc({ bucket: event.bucket });
+      eventsUnrouted.inc({ bucket: unroutedLabel(deps, event.bucket) });
       return { outcome: "skipped", reason: "no route" };
     }
     if (match.role === "member") return { outcome: "skipped", reason: `member of route ${match.route.name}` };

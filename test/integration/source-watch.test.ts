@@ -331,6 +331,26 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
     expect(await h.deps.records.get(id)).toBeUndefined();
   });
 
+  it('counts an event for a bucket no route names under bucket="other", not its own label', async () => {
+    const { h } = stack;
+    const before = await counter(eventsUnrouted, { bucket: "other" });
+    const event = {
+      kind: "created",
+      eventName: "ObjectCreated:Put",
+      bucket: "someone-elses-bucket",
+      key: "x/video.mp4",
+      eTag: "e1",
+      eventTime: new Date().toISOString(),
+      source: "replay",
+    } as const;
+    expect(await runEvent(h, event, "unrouted-other")).toMatchObject({
+      outcome: "skipped",
+      reason: "no route",
+    });
+    expect(await counter(eventsUnrouted, { bucket: "other" })).toBe(before + 1);
+    expect(await counter(eventsUnrouted, { bucket: "someone-elses-bucket" })).toBe(0);
+  });
+
   it("assembles a media-triggered package from the video's user metadata, with defaults", async () => {
     const { h } = stack;
     const withMeta = await put(h, "clips/show/Clip One.MP4", "c1", {
