@@ -53,7 +53,7 @@ export function createImageFetchProcessor(deps: ChainDeps) {
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
       await records.finishBranch(id, BRANCH, result, {
         timing: { status: result.ok ? "done" : "failed", startedAt, endedAt: deps.now(), detail },
-        ...(learned ? { upstream: learned } : {}),
+        upstream: learned,
       });
       return { outcome: "done", detail } satisfies StepResult;
     };
@@ -74,7 +74,7 @@ export function createImageFetchProcessor(deps: ChainDeps) {
       if (sent === null || !(await landedBefore(service, packId, assetId, image.location))) {
         await records.update(id, {
           fields: { [sentField]: String(deps.now()) },
-          ...(learned ? { upstream: learned } : {}),
+          upstream: learned,
         });
         try {
           await service.fetchImage(packId, image.location, image.url);

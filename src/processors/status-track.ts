@@ -54,7 +54,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
     const finish = async (result: { ok: true } | { ok: false; reason: string }, detail: string) => {
       await records.finishBranch(id, BRANCH, result, {
         timing: { status: result.ok ? "done" : "failed", startedAt, endedAt: deps.now(), detail },
-        ...(learned ? { upstream: learned } : {}),
+        upstream: learned,
       });
       return { outcome: "done", detail } satisfies StepResult;
     };
@@ -98,14 +98,14 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
         chainActions.inc({ action: "ingest_cancel" });
         await records.update(id, {
           history: [{ step: BRANCH, message: `cancelled video ingest ${ingest.id} (stuck in ${phase})` }],
-          ...(learned ? { upstream: learned } : {}),
+          upstream: learned,
         });
         const reason = `${stuckReason(env.STUCK_DEADLINE_SECONDS)}: video ingest ${ingest.id} still ${phase}`;
         return finish({ ok: false, reason }, `cancelled video ingest ${ingest.id}`);
       }
       await records.update(id, {
         step: { name: BRANCH, timing: { status: "waiting", startedAt, detail: `${ingest.id} ${phase}` } },
-        ...(learned ? { upstream: learned } : {}),
+        upstream: learned,
       });
       return wait(`video ingest ${ingest.id} ${phase}`);
     }
@@ -125,7 +125,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
             message: `${error}; retried the asset's import (${attempt}/${env.TASK_RETRY_MAX})`,
           },
         ],
-        ...(learned ? { upstream: learned } : {}),
+        upstream: learned,
       });
       if (retriedNothing(result)) {
         return finish({ ok: false, reason: `${error} (the asset retry re-ran no task)` }, error);

@@ -9,7 +9,7 @@
  */
 
 /** History entries kept per record (oldest dropped first). */
-export const HISTORY_CAP = 50;
+const HISTORY_CAP = 50;
 
 /**
  * ARGV: history entry, createdAt, id, then field/value pairs. Returns 1 if created, 0 if it

@@ -47,8 +47,8 @@ export type TerminalListener = (record: IngestRecord) => Promise<void> | void;
 export interface RecordUpdate {
   /** Plain hash fields (e.g. pushedAt, image markers). */
   fields?: Record<string, string>;
-  /** Upstream ids learned (`up:<name>` fields). */
-  upstream?: Partial<Record<UpstreamIdField, string>>;
+  /** Upstream ids learned (`up:<name>` fields); undefined when there are none to write. */
+  upstream?: Partial<Record<UpstreamIdField, string>> | undefined;
   /** The timing of a step (`step:<name>`). */
   step?: { name: string; timing: StepTiming };
   /** Lines for the history, in order (after the transition's own line). */
@@ -266,7 +266,7 @@ export class RecordStore {
     const history = (change.history ?? []).map((h) => this.entry(h.step, h.message, now));
     const pairs: string[] = [];
     for (const [k, v] of Object.entries(change.fields ?? {})) pairs.push(k, v);
-    for (const [k, v] of Object.entries(change.upstream ?? {})) if (v !== undefined) pairs.push(`up:${k}`, v);
+    pairs.push(...upstreamPairs(change.upstream));
     if (change.step) pairs.push(`step:${change.step.name}`, JSON.stringify(change.step.timing));
     if (pairs.length > 0) pairs.push("updatedAt", String(now));
     const branches = change.branches ?? [];
@@ -307,7 +307,7 @@ export class RecordStore {
   ): Promise<IngestState | undefined> {
     const pairs: string[] = [];
     if (also.timing) pairs.push(`step:${branch}`, JSON.stringify(also.timing));
-    for (const [k, v] of Object.entries(also.upstream ?? {})) if (v !== undefined) pairs.push(`up:${k}`, v);
+    pairs.push(...upstreamPairs(also.upstream));
     const [kind, value] = await this.redis.ingestFinishBranch(
       this.key(id),
       this.historyKey(id),
@@ -416,6 +416,11 @@ export class RecordStore {
     if (!record) return;
     for (const listener of this.listeners) await listener(record);
   }
+}
+
+/** Hash field/value pairs of upstream ids (`up:<name>`). */
+function upstreamPairs(upstream: RecordUpdate["upstream"]): string[] {
+  return Object.entries(upstream ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [`up:${k}`, v]));
 }
 
 function toRecord(hash: Record<string, string>): IngestRecord {

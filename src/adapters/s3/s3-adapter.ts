@@ -121,17 +121,21 @@ function bareETag(eTag: string | undefined): string {
   return (eTag ?? "").replace(/^"(.*)"$/, "$1");
 }
 
+/** The HTTP status and error name of an SDK error (either may be missing). */
+function errorOf(error: unknown): { status?: number | undefined; name?: unknown } {
+  if (typeof error !== "object" || error === null) return {};
+  const { $metadata, name } = error as { $metadata?: { httpStatusCode?: number }; name?: unknown };
+  return { status: $metadata?.httpStatusCode, name };
+}
+
 function isNotFound(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  const name = (error as { name?: unknown }).name;
+  const { status, name } = errorOf(error);
   return status === 404 || name === "NotFound" || name === "NoSuchKey";
 }
 
 function isPreconditionFailed(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-  return status === 412 || (error as { name?: unknown }).name === "PreconditionFailed";
+  const { status, name } = errorOf(error);
+  return status === 412 || name === "PreconditionFailed";
 }
 
 /** S3 reports an unversioned object's version as "null"; that names no version. */
