@@ -18,3 +18,17 @@ export function retrying(attempts: number, delayMs: number): JobsOptions {
 export function jobId(...parts: Array<string | number>): string {
   return parts.map((p) => String(p).replace(/[^A-Za-z0-9._-]/g, "_")).join("-");
 }
+
+/**
+ * The id of a follow-on job of one ingest (`<kind>-<ingestId>-r<run>-…`). The run (see `runOf`)
+ * keeps an operator retry's jobs apart from the previous run's, which BullMQ retains after they
+ * complete or fail (RETENTION) and would otherwise take the new ones for duplicates of.
+ */
+export function ingestJobId(
+  kind: string,
+  ingestId: string,
+  run: number,
+  ...rest: Array<string | number>
+): string {
+  return jobId(kind, ingestId, `r${run}`, ...rest);
+}

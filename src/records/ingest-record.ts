@@ -60,6 +60,8 @@ export const UPSTREAM_ID_FIELDS = [
   "assetId",
   "videoIngestId",
   "imagePackId",
+  /** The pack the asset was seen to reference after image-fetch bound it (its `imagePackId`). */
+  "boundImagePackId",
   "aemJobId",
   "managedAssetId",
 ] as const;
@@ -101,4 +103,14 @@ export interface IngestRecord {
   branches: Record<string, string>;
   /** Free-form labels (e.g. the demo's expected outcome). */
   labels: Record<string, string>;
+}
+
+/**
+ * Which run of its ingest a record is on: 0 for the first, n after the n-th operator retry
+ * (`att:retry`, counted by RecordStore.reopen). Per-ingest job ids carry it (see `ingestJobId`),
+ * because BullMQ keeps a finished job's id for a while and would drop a retried run's jobs as
+ * duplicates of the previous run's.
+ */
+export function runOf(record: Pick<IngestRecord, "attempts">): number {
+  return record.attempts.retry ?? 0;
 }
