@@ -151,6 +151,10 @@ export const envSchema = z.object({
   ),
   IMAGES_CACHE_TENANT: doc(text("vimond"), "Tenant segment of the cache invalidation path."),
   ...upstreamShape,
+  AEM_API_KEY: doc(
+    optionalText(),
+    "API key (the Adobe client id) sent as x-api-key with every AEM request: seed 003 secures each operation with Bearer and ApiKeyAuth. Required when a route targets AEM.",
+  ),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -53,6 +53,11 @@ export function requireUpstreams(env: Env, routes: RoutesFile | null): void {
       );
     if (hasOauth && !(env[`${key}_CLIENT_ID`] && env[`${key}_CLIENT_SECRET`]))
       problems.push(`${key}_CLIENT_ID and ${key}_CLIENT_SECRET must be set with ${key}_OAUTH_TOKEN_URL`);
+    // Seed 003 secures every AEM operation with a bearer token and an API key; one alone gets 401.
+    if (key === "AEM" && !env.AEM_API_KEY)
+      problems.push(
+        `AEM_API_KEY must be set (sent as x-api-key; AEM answers 401 without it): routes ${routeNames} need it`,
+      );
   }
   if (problems.length) throw new ConfigError(problems);
 }

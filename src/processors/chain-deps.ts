@@ -1,4 +1,4 @@
-import { createAemAdapter } from "../adapters/aem/aem-adapter.js";
+import { aemSettingsFromEnv, createAemAdapter } from "../adapters/aem/aem-adapter.js";
 import { createAssetsAdapter } from "../adapters/assets/assets-adapter.js";
 import {
   createVimondAdapters,
@@ -37,7 +37,7 @@ export function createChainDeps(
   const used = targets(config);
   const overrides = options.adapterOverrides ?? {};
   const vimond = used.has("vimond") ? createVimondAdapters(env, overrides) : undefined;
-  const aem = used.has("aem") ? createAemAdapter(upstreamSettingsFromEnv(env, "AEM", overrides)) : undefined;
+  const aem = used.has("aem") ? createAemAdapter(aemSettingsFromEnv(env, overrides)) : undefined;
   const assets = used.has("asset-management")
     ? createAssetsAdapter(upstreamSettingsFromEnv(env, "ASSETS", overrides))
     : undefined;

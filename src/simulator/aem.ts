@@ -1,6 +1,7 @@
 import type { SimContext, SimModule, SimModuleFactory } from "./core/types.js";
 import { createLimiter } from "./module-kit/limiter.js";
 import { settingsReader } from "./module-kit/settings.js";
+import { requireApiKey } from "./aem/api-key.js";
 import { summarize, type ImportJob } from "./aem/jobs.js";
 import { aemRoutes } from "./aem/routes.js";
 import { aemSettingsSchema } from "./aem/settings.js";
@@ -10,8 +11,8 @@ import { WebhookSender } from "./aem/webhook.js";
 const PROBE_CONCURRENCY = 16;
 
 /**
- * AEM Assets Import API (seed 003): import from URL, job status and result, and
- * `processing_completed` CloudEvents to the scenario's webhook.
+ * AEM Assets Import API (seed 003): import from URL, job status and result (each behind a bearer
+ * token and an `x-api-key`), and `processing_completed` CloudEvents to the scenario's webhook.
  */
 export const createAemSim: SimModuleFactory = (ctx: SimContext): SimModule => {
   const readSettings = settingsReader(ctx, "aem", aemSettingsSchema);
@@ -22,7 +23,7 @@ export const createAemSim: SimModuleFactory = (ctx: SimContext): SimModule => {
   return {
     name: "aem",
     settingsSchema: aemSettingsSchema,
-    routes: aemRoutes({ ctx, jobs, settings, webhooks, probes }),
+    routes: requireApiKey(aemRoutes({ ctx, jobs, settings, webhooks, probes }), settings),
     stats: () => {
       const now = ctx.now();
       const byState = { PROCESSING: 0, COMPLETED: 0, FAILED: 0 };

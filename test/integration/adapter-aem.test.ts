@@ -4,9 +4,11 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  aemSettingsFromEnv,
   createAemAdapter,
   InvalidAemImportError,
   type AemAdapter,
+  type AemAdapterSettings,
 } from "../../src/adapters/aem/aem-adapter.js";
 import {
   importAcceptedSchema,
@@ -19,7 +21,9 @@ import {
   parseAemCloudEvent,
 } from "../../src/adapters/aem/cloud-events.js";
 import { staticBearerToken } from "../../src/adapters/http/auth/static-token.js";
-import type { UpstreamHttpSettings } from "../../src/adapters/http/upstream-client.js";
+import { UpstreamConfigError } from "../../src/adapters/upstream-settings.js";
+import { parseEnv, requireUpstreams } from "../../src/config/load.js";
+import { parseRoutes } from "../../src/config/routes.js";
 import { UpstreamError } from "../../src/adapters/http/upstream-error.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
@@ -64,11 +68,15 @@ const delivered: Array<{ headers: IncomingHttpHeaders; body: Buffer }> = [];
 const closers: Array<() => Promise<void>> = [];
 let waits: number[] = [];
 
-function adapter(overrides: Partial<UpstreamHttpSettings> = {}): AemAdapter {
+/** The simulator takes any non-empty key unless the scenario names one. */
+const API_KEY = "adapter-test-key";
+
+function adapter(overrides: Partial<AemAdapterSettings> = {}): AemAdapter {
   const created = createAemAdapter({
     upstream: "aem",
     baseUrl: sim.urls.aem,
     auth: staticBearerToken(sim.token),
+    apiKey: API_KEY,
     retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 5_000, maxTotalMs: 30_000 },
     sleep: async (ms) => {
       waits.push(ms);
@@ -250,7 +258,7 @@ describe("AEM adapter against the simulator", () => {
     const { jobId } = await aem.importFromUrl({ folder: "/content/dam/x", files: files(2), assetMetadata });
     await waitFor("done", async () => ((await aem.getStatus(jobId)).kind === "done" ? true : undefined));
     const raw = await fetch(`${sim.urls.aem}/import/jobs/${jobId}/result`, {
-      headers: { authorization: `Bearer ${sim.token}` },
+      headers: { authorization: `Bearer ${sim.token}`, "x-api-key": API_KEY },
     });
     const body = (await raw.json()) as { items: Array<{ assetMetadata?: unknown }> };
     expect(body.items.map((item) => item.assetMetadata)).toEqual([assetMetadata, assetMetadata]);
@@ -265,7 +273,11 @@ describe("AEM adapter against the simulator", () => {
     for (const wrong of ["dc:title=Storm", ["Storm"], { "dc:title": { nested: true } }]) {
       const res = await fetch(`${sim.urls.aem}/import/from-url`, {
         method: "POST",
-        headers: { authorization: `Bearer ${sim.token}`, "content-type": "application/json" },
+        headers: {
+          authorization: `Bearer ${sim.token}`,
+          "x-api-key": API_KEY,
+          "content-type": "application/json",
+        },
         body: JSON.stringify({ folder: "/content/dam/x", files: files(1), assetMetadata: wrong }),
       });
       expect(res.status).toBe(400);
@@ -312,6 +324,32 @@ describe("AEM adapter against the simulator", () => {
     await expect(aem.getStatus(jobId)).resolves.toMatchObject({ kind: "processing" });
   });
 
+  it("sends the API key as x-api-key with every request (seed 003: Bearer and ApiKeyAuth)", async () => {
+    sim.setScenario({ modules: { aem: { jobDurationMs: 100, apiKey: API_KEY } } });
+    const aem = adapter();
+    const { jobId } = await aem.importFromUrl({ folder: "/content/dam/x", files: files(1) });
+    await waitFor("done", async () => ((await aem.getStatus(jobId)).kind === "done" ? true : undefined));
+    await expect(aem.getResult(jobId)).resolves.toMatchObject({ items: [{ state: "imported" }] });
+    // The simulator refuses any other key with 401, and the adapter surfaces it without retrying.
+    const wrong = adapter({ apiKey: "someone-elses-key" });
+    const refused = await failure(wrong.getStatus(jobId), UpstreamError);
+    expect(refused).toMatchObject({ status: 401, retryable: false });
+    expect(simCount("getImportJobStatus", "401")).toBeGreaterThanOrEqual(1);
+  });
+
+  it("is not built without AEM_API_KEY, and routes to AEM do not start without it", () => {
+    const env = parseEnv({ AEM_BASE_URL: sim.urls.aem, AEM_TOKEN: sim.token });
+    expect(() => aemSettingsFromEnv(env)).toThrow(UpstreamConfigError);
+    expect(() => aemSettingsFromEnv(env)).toThrow(/AEM_API_KEY/);
+    const routes = parseRoutes({
+      routes: [{ name: "dam", bucket: "media", target: "aem", aem: { folder: "/content/dam/news" } }],
+    });
+    expect(() => requireUpstreams(env, routes)).toThrow(/AEM_API_KEY must be set .*routes dam need it/);
+    const keyed = parseEnv({ AEM_BASE_URL: sim.urls.aem, AEM_TOKEN: sim.token, AEM_API_KEY: "key" });
+    expect(() => requireUpstreams(keyed, routes)).not.toThrow();
+    expect(aemSettingsFromEnv(keyed)).toMatchObject({ upstream: "aem", apiKey: "key" });
+  });
+
   it("never retries an import: a 5xx or a lost response is ambiguous", async () => {
     const aem = adapter();
     sim.setScenario({ faults: { aem: { importFromUrl: { errorRates: { "502": 1 } } } } });
@@ -353,7 +391,7 @@ describe("AEM adapter against a server shaped like the seed", () => {
     });
     const url = await listen(server);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const aem = createAemAdapter({ upstream: "aem-seed", baseUrl: url });
+    const aem = createAemAdapter({ upstream: "aem-seed", baseUrl: url, apiKey: "k" });
     closers.push(() => aem.close());
     const { jobId, statusUrl } = await aem.importFromUrl({ folder: "urn:aaid:aem:f", files: files(1) });
     expect(jobId).toBe(UNKNOWN_JOB);
@@ -380,7 +418,7 @@ describe("AEM adapter with states it does not know", () => {
     });
     const url = await listen(server);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
-    const aem = createAemAdapter({ upstream: "aem-odd", baseUrl: url });
+    const aem = createAemAdapter({ upstream: "aem-odd", baseUrl: url, apiKey: "k" });
     closers.push(() => aem.close());
     const count = async (value: string) =>
       (await upstreamUnknownStates.get()).values.find(

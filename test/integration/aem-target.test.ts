@@ -138,7 +138,7 @@ async function flush(window: string, folder = FOLDER): Promise<void> {
 /** The simulator's result of an AEM job: each file with the metadata AEM applied to it. */
 async function aemResult(aemJobId: string): Promise<Array<{ fileName: string; assetMetadata?: unknown }>> {
   const res = await fetch(`${h.sim.urls.aem}/import/jobs/${aemJobId}/result`, {
-    headers: { authorization: `Bearer ${h.sim.token}` },
+    headers: { authorization: `Bearer ${h.sim.token}`, "x-api-key": h.env.AEM_API_KEY ?? "" },
   });
   expect(res.status).toBe(200);
   return ((await res.json()) as { items: Array<{ fileName: string; assetMetadata?: unknown }> }).items;

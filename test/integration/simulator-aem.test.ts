@@ -22,6 +22,8 @@ async function waitFor<T>(
   }
 }
 
+/** Any non-empty key passes unless the scenario names one (`modules.aem.apiKey`). */
+const API_KEY = "simulator-test-key";
 let sim: RunningSimulator;
 let origin: Server;
 let originUrl: string;
@@ -41,7 +43,12 @@ async function call(method: string, url: string, body?: unknown, headers: Record
   const init: RequestInit = {
     method,
     redirect: "manual",
-    headers: { authorization: `Bearer ${sim.token}`, "content-type": "application/json", ...headers },
+    headers: {
+      authorization: `Bearer ${sim.token}`,
+      "x-api-key": API_KEY,
+      "content-type": "application/json",
+      ...headers,
+    },
   };
   if (body !== undefined) init.body = JSON.stringify(body);
   const res = await fetch(url, init);
@@ -119,6 +126,33 @@ describe("AEM Assets Import simulator", () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it("answers 401 without the x-api-key the seed's ApiKeyAuth asks for, and for a wrong one", async () => {
+    const body = { folder: "/content/dam/x", files: [file("a.png")] };
+    const keyless = await fetch(`${sim.urls.aem}/import/from-url`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${sim.token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    expect(keyless.status).toBe(401);
+    expect(keyless.headers.get("content-type")).toContain("application/problem+json");
+    expect(await keyless.text()).toContain("x-api-key");
+    expect((await call("POST", `${sim.urls.aem}/import/from-url`, body, { "x-api-key": "" })).status).toBe(
+      401,
+    );
+    // Refused before the handler: no job was created.
+    expect((sim.stats().modules.aem as Json).jobs).toBe(0);
+    const location = await startImport([file("a.png")]);
+    for (const path of [location, location.replace(/status$/, "result"), `${sim.urls.aem}/import/jobs`]) {
+      const res = await fetch(path, { headers: { authorization: `Bearer ${sim.token}` } });
+      expect({ path, status: res.status }).toEqual({ path, status: 401 });
+    }
+
+    // With a key configured, only that key passes.
+    sim.setScenario({ modules: { aem: { apiKey: "the-right-key" } } });
+    expect((await call("GET", location)).status).toBe(401);
+    expect((await call("GET", location, undefined, { "x-api-key": "the-right-key" })).status).toBe(200);
+  });
+
   it("answers 403 for a folder the scenario forbids, 404/400 for unknown or malformed job ids", async () => {
     sim.setScenario({ modules: { aem: { forbiddenFolders: ["/content/dam/secret*"] } } });
     const res = await call("POST", `${sim.urls.aem}/import/from-url`, {
@@ -148,7 +182,10 @@ describe("AEM Assets Import simulator", () => {
     expect(etag).toMatch(/^".+"$/);
     const notModified = await call("GET", location, undefined, { "if-none-match": etag });
     expect(notModified.status).toBe(304);
-    const head = await fetch(location, { method: "HEAD", headers: { authorization: `Bearer ${sim.token}` } });
+    const head = await fetch(location, {
+      method: "HEAD",
+      headers: { authorization: `Bearer ${sim.token}`, "x-api-key": API_KEY },
+    });
     expect(head.headers.get("etag")).toBe(etag);
     // The result only exists once the job settled.
     expect((await call("GET", location.replace(/status$/, "result"))).status).toBe(404);

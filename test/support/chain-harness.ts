@@ -68,6 +68,7 @@ export async function startChainHarness(options: ChainHarnessOptions): Promise<C
     IMAGES_CACHE_URL: sim.urls.imageCache,
     AEM_BASE_URL: sim.urls.aem,
     AEM_TOKEN: sim.token,
+    AEM_API_KEY: "ingest-worker-tests",
     ASSETS_BASE_URL: sim.urls.assets,
     ASSETS_TOKEN: sim.token,
     POLL_INITIAL_DELAY_MS: "20",

@@ -1,5 +1,5 @@
 import { parseRetryAfter } from "../http/backoff.js";
-import { createUpstreamClient, type UpstreamHttpSettings } from "../http/upstream-client.js";
+import { createUpstreamClient } from "../http/upstream-client.js";
 import {
   AEM_FOLDER_PATTERN,
   AEM_IMPORT_MAX_FILES,
@@ -8,10 +8,12 @@ import {
   resultPageSchema,
   type ResultItemBody,
 } from "./aem-schemas.js";
+import type { AemAdapterSettings } from "./aem-settings.js";
 import { itemState, jobSettled, type AemItemState } from "./aem-states.js";
 
 export { AEM_IMPORT_MAX_FILES } from "./aem-schemas.js";
 export type { AemItemState } from "./aem-states.js";
+export { aemSettingsFromEnv, type AemAdapterSettings } from "./aem-settings.js";
 
 /** Result pages are read 50 items at a time (the seed's maximum `limit`). */
 const RESULT_PAGE_LIMIT = 50;
@@ -153,9 +155,17 @@ function validateImport(request: AemImportRequest): void {
   }
 }
 
-/** Builds the adapter with its own connection pool (`settings.upstream` is normally `aem`). */
-export function createAemAdapter(settings: UpstreamHttpSettings): AemAdapter {
-  const http = createUpstreamClient(settings);
+/**
+ * Builds the adapter with its own connection pool (`settings.upstream` is normally `aem`). Every
+ * request carries the bearer token from `settings.auth` and the API key as `x-api-key`.
+ */
+export function createAemAdapter(settings: AemAdapterSettings): AemAdapter {
+  const { apiKey, ...clientSettings } = settings;
+  if (apiKey === "") throw new Error("the AEM adapter needs an API key (AEM_API_KEY)");
+  const http = createUpstreamClient({
+    ...clientSettings,
+    defaultHeaders: { ...clientSettings.defaultHeaders, "x-api-key": apiKey },
+  });
   const base = settings.baseUrl.replace(/\/+$/, "");
   const jobPath = (jobId: string) => `/import/jobs/${encodeURIComponent(jobId)}`;
   /** Location headers may be relative; the caller gets absolute URLs. */

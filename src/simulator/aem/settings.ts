@@ -19,6 +19,12 @@ export const aemSettingsSchema = z.strictObject({
   webhookUrl: z.url().optional(),
   /** Delivery attempts per event before it is dropped (I/O Events retries failed deliveries). */
   webhookMaxAttempts: z.number().int().positive().default(3),
+  /**
+   * The API key every request must carry as `x-api-key` (seed 003: "Bearer and ApiKeyAuth"). Unset:
+   * any non-empty key is taken, as the token endpoint takes any client credentials; a request
+   * without one is refused with 401 either way.
+   */
+  apiKey: z.string().min(1).optional(),
   /** Folder patterns the caller may not write to: importing there answers 403. */
   forbiddenFolders: z.array(z.string()).default([]),
   /** Used in the CloudEvent `source`: `acct:aem-p<programId>-e<environmentId>@adobe.com`. */
