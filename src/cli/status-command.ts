@@ -1,9 +1,10 @@
 import { parseArgs } from "node:util";
-import { listQuerySchema, stateOf, type IngestDetail, type IngestListItem } from "../http/ingests-schemas.js";
+import { listQuerySchema, stateOf } from "../http/ingests-schemas.js";
 import { formatIssues, issueMessage } from "../intake/format-issues.js";
 import { toDetail, toListResponse } from "../ops/ingest-view.js";
 import { EXIT } from "./exit-codes.js";
 import { usageError, withOpsContext } from "./ops-context.js";
+import { formatDetail, formatTable } from "./status-format.js";
 
 export const STATUS_HELP = `Usage: ingest-worker status [ID] [--json] [--status S] [--target T] [--route R] [--limit N] [--cursor C]
 
@@ -21,77 +22,6 @@ Options:
 
 Exit codes: 0 ok, 2 bad options or configuration, 3 Redis unreachable, 4 unknown ID.
 `;
-
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m`;
-}
-
-/** Plain columns sized to their content; the ID stays whole since `retry`/`cancel` need it. */
-export function formatTable(items: IngestListItem[]): string {
-  if (items.length === 0) return "no ingests\n";
-  const rows = [
-    ["INGEST ID", "STATUS", "TARGET", "ROUTE", "STARTED", "ELAPSED", "OBJECT", "ERROR"],
-    ...items.map((i) => [
-      i.ingestId,
-      i.status,
-      i.target,
-      i.route,
-      i.startTime.replace("T", " ").replace(/\.\d+Z$/, "Z"),
-      duration(i.elapsedTime),
-      `s3://${i.source.bucket}/${i.source.key}`,
-      (i.error ?? "").slice(0, 60),
-    ]),
-  ];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((cell, c) => cell.padEnd(widths[c] ?? 0))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
-}
-
-/** One ingest for a terminal: the facts, the steps, then the history. */
-export function formatDetail(d: IngestDetail): string {
-  const upstream = Object.entries(d.upstream).map(([k, v]) => `${k}=${v}`);
-  const lines = [
-    `ingest    ${d.ingestId}`,
-    `status    ${d.status} (${d.progress}%)`,
-    `object    s3://${d.source.bucket}/${d.source.key} (${d.source.version})`,
-    `route     ${d.route} → ${d.target}`,
-    `started   ${d.startTime}`,
-    `ended     ${d.endTime ?? "-"} (${duration(d.elapsedTime)})`,
-    ...(d.error ? [`error     ${d.error}`] : []),
-    ...(upstream.length ? [`upstream  ${upstream.join(" ")}`] : []),
-    ...(Object.keys(d.attempts).length
-      ? [
-          `attempts  ${Object.entries(d.attempts)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(" ")}`,
-        ]
-      : []),
-    "",
-    "steps:",
-    ...(d.tasks.length
-      ? d.tasks.map(
-          (t) =>
-            `  ${t.name.padEnd(16)} ${t.status.padEnd(15)} ${duration(t.elapsedTime).padStart(7)}${t.detail ? `  ${t.detail}` : ""}`,
-        )
-      : ["  (none yet)"]),
-    "",
-    "history:",
-    ...d.history.map((h) => `  ${h.time}  ${h.step.padEnd(14)} ${h.message}`),
-  ];
-  return `${lines.join("\n")}\n`;
-}
 
 export async function statusCommand(argv: string[]): Promise<number> {
   let parsed;

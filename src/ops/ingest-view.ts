@@ -84,7 +84,8 @@ export function toDetail(record: IngestRecord, history: HistoryEntry[], now: num
       status: TASK_STATUS[timing.status],
       startTime: iso(timing.startedAt),
       endTime: timing.endedAt !== undefined ? iso(timing.endedAt) : null,
-      elapsedTime: Math.max(0, Math.round((timing.endedAt ?? now) - timing.startedAt)),
+      // A step left open by an ingest that ended (failed or cancelled while it waited) stopped then.
+      elapsedTime: Math.max(0, Math.round((timing.endedAt ?? record.finishedAt ?? now) - timing.startedAt)),
       detail: timing.detail ?? null,
     }))
     .sort((a, b) => a.startTime.localeCompare(b.startTime));
