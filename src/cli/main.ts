@@ -15,7 +15,7 @@ Commands:
   replay s3://BUCKET/KEY      queue one object as if S3 had just announced it; prints the ingest id
   retry ID                    run a failed or cancelled ingest again from source-watch
   cancel ID                   cancel a running ingest
-  backfill s3://BUCKET/PREFIX [--dry-run]  queue every object under a prefix (resumable)
+  backfill s3://BUCKET/PREFIX [--dry-run] [--json]  queue what a route takes under a prefix (resumable)
   help [command]              help for a command
 
 Run 'ingest-worker <command> --help' for a command's options.
@@ -59,6 +59,10 @@ export async function main(argv: string[]): Promise<number> {
   const command = await load();
   return command(name === "help" ? ["--help"] : rest);
 }
+
+// package.json supports Node 20; the AWS SDK's notice about its own future releases would otherwise
+// open the output of every command that touches S3 or SQS with eight lines the operator can't act on.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 main(process.argv.slice(2)).then(
   (code) => {

@@ -1,6 +1,7 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { loadConfig, type Config } from "../config/load.js";
+import { parseEnv, type Config } from "../config/load.js";
+import { loadRoutesFile } from "../config/routes.js";
 import { closeRedis, createRedis, redisTargetFromEnv } from "../queues/connection.js";
 import { STEP } from "../queues/steps.js";
 import { RecordStore } from "../records/record-store.js";
@@ -36,7 +37,10 @@ export function displayRedisUrl(url: string): string {
 export async function openOpsContext(): Promise<OpsContext | number> {
   let config: Config;
   try {
-    config = await loadConfig(process.env);
+    // Not loadConfig: these commands read Redis and S3 and enqueue, they never call an upstream, so
+    // an operator's shell needs no AIS/AEM/... settings (the routes file still classifies objects).
+    const env = parseEnv(process.env);
+    config = { env, routes: env.ROUTES_FILE ? await loadRoutesFile(env.ROUTES_FILE) : null };
   } catch (error) {
     return reportConfigError(error);
   }

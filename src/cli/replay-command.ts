@@ -4,6 +4,7 @@ import { s3SettingsFromEnv } from "../adapters/s3/s3-settings.js";
 import { parseS3Url, replayObject } from "../ops/ingest-actions.js";
 import { EXIT } from "./exit-codes.js";
 import { usageError, withOpsContext } from "./ops-context.js";
+import { describeS3Failure } from "./s3-errors.js";
 
 export const REPLAY_HELP = `Usage: ingest-worker replay s3://BUCKET/KEY [--json]
 
@@ -12,8 +13,9 @@ current version with HEAD and queues a source-watch job, then prints the ingest 
 event that was lost, or after fixing a route. A version that already has an ingest is not queued
 again; the command prints that ingest instead (see 'retry' to run a failed one again).
 
-Exit codes: 0 queued (or already ingested), 2 usage or configuration, 3 Redis or S3
-unreachable, 4 no such object.
+Needs only Redis, S3 (S3_ENDPOINT or AWS, and credentials) and the queue prefix: no upstream
+settings. Exit codes: 0 queued (or already ingested), 2 usage or configuration, 3 Redis or S3
+unreachable (or S3 credentials missing or refused), 4 no such object or bucket.
 `;
 
 export async function replayCommand(argv: string[]): Promise<number> {
@@ -43,11 +45,10 @@ export async function replayCommand(argv: string[]): Promise<number> {
       try {
         outcome = await replayObject({ ...ctx, s3 }, target.bucket, target.key);
       } catch (error) {
-        if (!isS3Error(error)) throw error;
-        process.stderr.write(
-          `ingest-worker replay: S3 did not answer for ${url}: ${(error as Error).message}\n`,
-        );
-        return EXIT.unavailable;
+        const failure = describeS3Failure(error, ctx.config.env.S3_ENDPOINT);
+        if (!failure) throw error;
+        process.stderr.write(`ingest-worker replay: ${url}: ${failure.message}\n`);
+        return failure.exitCode;
       }
       switch (outcome.kind) {
         case "missing":
@@ -72,13 +73,4 @@ export async function replayCommand(argv: string[]): Promise<number> {
       s3.close();
     }
   });
-}
-
-/** SDK and socket errors (S3 down, wrong endpoint, access denied) as opposed to Redis or programming errors. */
-function isS3Error(error: unknown): boolean {
-  if (typeof error !== "object" || error === null) return false;
-  return (
-    "$metadata" in error ||
-    ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT"].includes(String((error as { code?: unknown }).code))
-  );
 }

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +26,9 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
   let queue: Queue;
   const queues: Queue[] = [];
 
+  let routesDir: string;
+  let routesFile: string;
+
   function env(extra: Record<string, string> = {}): Record<string, string> {
     return {
       REDIS_URL: testRedisUrl(),
@@ -34,10 +40,19 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     };
   }
 
-  async function cli(args: string[], extra: Record<string, string> = {}) {
-    const run = spawnNode([CLI, ...args], env(extra));
+  /** Runs the CLI; `omit` leaves variables out entirely (an empty value is not the same as unset). */
+  async function cli(args: string[], extra: Record<string, string> = {}, omit: string[] = []) {
+    const vars = env(extra);
+    for (const name of omit) delete vars[name];
+    const run = spawnNode([CLI, ...args], vars);
     const code = await run.exited;
     return { code, output: run.output() };
+  }
+
+  /** An expected failure is one line, never a stack trace. */
+  function expectOneLine(output: string): void {
+    expect(output).not.toMatch(/^\s+at /m);
+    expect(output.trim().split("\n")).toHaveLength(1);
   }
 
   function sourceWatchQueue(queuePrefix: string): Queue {
@@ -67,6 +82,18 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     s3 = createS3Adapter({ region: "us-east-1", endpoint: s3server.endpoint });
     redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
     prefix = uniquePrefix("cli-ops");
+    routesDir = await mkdtemp(join(tmpdir(), "cli-ops-routes-"));
+    routesFile = join(routesDir, "routes.yaml");
+    // A media route (and a manifest route whose upstream settings the operator's shell lacks).
+    await writeFile(
+      routesFile,
+      [
+        "routes:",
+        "  - { name: items, bucket: media-in, prefix: batch/item-, trigger: media, target: asset-management, assetManagement: { parentFolder: raw } }",
+        "  - { name: news, bucket: media-in, prefix: replay/, trigger: media, target: vimond, vimond: { mediaFeedId: '1' } }",
+        "",
+      ].join("\n"),
+    );
     prefixes.push(prefix);
     records = new RecordStore(redis, prefix);
     queue = sourceWatchQueue(prefix);
@@ -77,6 +104,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     await redis.quit();
     s3.close();
     await s3server.stop();
+    await rm(routesDir, { recursive: true, force: true });
   });
 
   it("status lists ingests as JSON and as a table, shows one in full, and exits 4 for an unknown id", async () => {
@@ -190,7 +218,55 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     expect((await cli(["cancel", "no-such-ingest"])).code).toBe(4);
   });
 
-  it("backfill queues one ObjectCreated job per object (sw-<versionKey>), dry-runs, dedupes and resumes", async () => {
+  it("replay and backfill need only Redis, S3 and the routes; S3 trouble is one line and exit 3", async () => {
+    const key = "replay/show-2/video.mp4";
+    await s3.putObject(BUCKET, key, "more video bytes");
+    // The routes name vimond and asset-management targets, yet no AIS_*/ASSETS_* is set: not needed.
+    const replayed = await cli(["replay", `s3://${BUCKET}/${key}`], { ROUTES_FILE: routesFile });
+    expect(replayed.code, replayed.output).toBe(0);
+    expect(replayed.output).toContain("queued s3://media-in/replay/show-2/video.mp4 as ingest");
+    const backfilled = await cli(["backfill", `s3://${BUCKET}/replay/`, "--dry-run"], {
+      ROUTES_FILE: routesFile,
+    });
+    expect(backfilled.code, backfilled.output).toBe(0);
+
+    // No S3_ENDPOINT and no credentials anywhere: the SDK's CredentialsProviderError, explained.
+    const noCredentials = {
+      ROUTES_FILE: routesFile,
+      AWS_ACCESS_KEY_ID: "",
+      AWS_SECRET_ACCESS_KEY: "",
+      AWS_PROFILE: "",
+      AWS_SHARED_CREDENTIALS_FILE: join(routesDir, "no-credentials"),
+      AWS_CONFIG_FILE: join(routesDir, "no-config"),
+      AWS_EC2_METADATA_DISABLED: "true",
+    };
+    for (const command of ["replay", "backfill"]) {
+      const run = await cli([command, `s3://${BUCKET}/${key}`], noCredentials, ["S3_ENDPOINT"]);
+      expect(run.code, run.output).toBe(3);
+      expect(run.output).toContain(`ingest-worker ${command}: s3://${BUCKET}/${key}: no S3 credentials`);
+      expect(run.output).toContain("AWS_ACCESS_KEY_ID");
+      expectOneLine(run.output);
+    }
+
+    // Nothing listens at the endpoint.
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    for (const command of ["replay", "backfill"]) {
+      const run = await cli([command, `s3://${BUCKET}/${key}`], {
+        S3_ENDPOINT: closed,
+        ROUTES_FILE: routesFile,
+      });
+      expect(run.code, run.output).toBe(3);
+      expect(run.output).toContain(`S3 at ${closed} is unreachable`);
+      expectOneLine(run.output);
+    }
+
+    const noBucket = await cli(["backfill", "s3://no-such-bucket/x/"], { ROUTES_FILE: routesFile });
+    expect(noBucket.code, noBucket.output).toBe(4);
+    expect(noBucket.output).toContain("no such bucket");
+    expectOneLine(noBucket.output);
+  });
+
+  it("backfill queues the triggers without an ingest and reports unrouted, not-trigger and already ingested objects apart", async () => {
     const keys: string[] = [];
     const eTags = new Map<string, string>();
     for (let i = 0; i < 30; i++) {
@@ -199,47 +275,93 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       eTags.set(key, (await s3.putObject(BUCKET, key, `bytes ${i}`)).eTag);
     }
     await s3.putObject(BUCKET, "batch/", "");
-    const expectedJobIds = keys
-      .map((key) => `sw-${objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: eTags.get(key)! })}`)
-      .sort();
+    await s3.putObject(BUCKET, "batch/item-notes.txt", "not a video: under the route, not its trigger");
+    await s3.putObject(BUCKET, "batch/other/clip.mp4", "no route takes batch/other/");
+    const versionKey = (key: string) =>
+      objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: eTags.get(key)! });
+    // One object's current version was ingested already.
+    const done = keys[3]!;
+    await records.create({
+      id: versionKey(done),
+      route: "items",
+      target: "asset-management",
+      bucket: BUCKET,
+      key: done,
+      version: eTags.get(done)!,
+      eventAt: Date.now(),
+    });
+    const fresh = keys.filter((key) => key !== done);
+    const expectedJobIds = fresh.map((key) => `sw-${versionKey(key)}`).sort();
     const swJobIds = async (q: Queue) =>
       (await q.getJobs(["waiting"]))
         .map((j) => j.id!)
         .filter((id) => id.startsWith("sw-"))
         .sort();
+    const withRoutes = { ROUTES_FILE: routesFile };
 
-    const dry = await cli(["backfill", `s3://${BUCKET}/batch/`, "--dry-run"]);
+    const dry = await cli(["backfill", `s3://${BUCKET}/batch/`, "--dry-run"], withRoutes);
     expect(dry.code, dry.output).toBe(0);
-    expect(dry.output).toContain("31 listed, 0 queued (dry run), 1 skipped");
+    expect(dry.output).toContain(
+      "33 listed, 29 to queue (dry run, 0 queued), 1 already ingested, 1 unrouted, 1 not triggers, 1 folder markers skipped",
+    );
     expect(await swJobIds(queue)).toEqual([]);
 
-    const run = await cli(["backfill", `s3://${BUCKET}/batch/`]);
+    const json = await cli(["backfill", `s3://${BUCKET}/batch/`, "--dry-run", "--json"], withRoutes);
+    expect(json.code, json.output).toBe(0);
+    const report = JSON.parse(json.output.trim()) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      dryRun: true,
+      listed: 33,
+      skipped: 1,
+      counts: { queued: 29, ingested: 1, unrouted: 1, members: 1 },
+      unrouted: ["batch/other/clip.mp4"],
+      members: ["batch/item-notes.txt"],
+      ingested: [{ key: done, ingestId: versionKey(done), state: "received" }],
+    });
+    expect(report.queued).toEqual(fresh);
+
+    const run = await cli(["backfill", `s3://${BUCKET}/batch/`], withRoutes);
     expect(run.code, run.output).toBe(0);
     expect(run.output).toMatch(/^page 1: /m);
-    expect(run.output).toContain("31 listed, 30 queued, 1 skipped");
+    expect(run.output).toContain("33 listed, 29 queued, 1 already ingested, 1 unrouted, 1 not triggers");
+    expect(run.output).toMatch(
+      /^already ingested .*: 1\n {2}batch\/item-03\.mp4 {2}ingest \w+ \(received\)$/m,
+    );
+    expect(run.output).toMatch(/^unrouted \(no route takes them\): 1\n {2}batch\/other\/clip\.mp4$/m);
+    expect(run.output).toContain("  … and 9 more (--json lists them all)");
     expect(await swJobIds(queue)).toEqual(expectedJobIds);
     const sample = sourceWatchPayload.parse((await queue.getJob(expectedJobIds[0]!))?.data);
     expect(sample.event).toMatchObject({ kind: "created", eventName: "ObjectCreated:Put", bucket: BUCKET });
     expect(await redis.exists(backfillCheckpointKey(prefix, BUCKET, "batch/"))).toBe(0);
 
     // A second run lists everything again but the job ids collapse onto the first run's.
-    expect((await cli(["backfill", `s3://${BUCKET}/batch/`])).code).toBe(0);
+    expect((await cli(["backfill", `s3://${BUCKET}/batch/`], withRoutes)).code).toBe(0);
     expect(await swJobIds(queue)).toEqual(expectedJobIds);
+
+    // Without routes nothing is taken: it says so and queues nothing.
+    const unroutedPrefix = uniquePrefix("cli-noroutes");
+    prefixes.push(unroutedPrefix);
+    const noRoutes = await cli(["backfill", `s3://${BUCKET}/batch/`], { QUEUE_PREFIX: unroutedPrefix });
+    expect(noRoutes.code, noRoutes.output).toBe(0);
+    expect(noRoutes.output).toContain("ROUTES_FILE is not set");
+    expect(noRoutes.output).toContain("33 listed, 0 queued, 0 already ingested, 32 unrouted");
+    expect(await swJobIds(sourceWatchQueue(unroutedPrefix))).toEqual([]);
 
     // An interrupted run left a checkpoint: the next run continues after it.
     const resumePrefix = uniquePrefix("cli-resume");
     prefixes.push(resumePrefix);
     await redis.set(backfillCheckpointKey(resumePrefix, BUCKET, "batch/"), keys[9]!);
-    const resumed = await cli(["backfill", `s3://${BUCKET}/batch/`], { QUEUE_PREFIX: resumePrefix });
+    const resumed = await cli(["backfill", `s3://${BUCKET}/batch/`], {
+      ...withRoutes,
+      QUEUE_PREFIX: resumePrefix,
+    });
     expect(resumed.code, resumed.output).toBe(0);
     expect(resumed.output).toContain(`resumed after checkpoint ${keys[9]}`);
-    expect(resumed.output).toContain("20 listed, 20 queued");
+    expect(resumed.output).toContain("22 listed, 20 queued, 0 already ingested, 1 unrouted, 1 not triggers");
     expect(await swJobIds(sourceWatchQueue(resumePrefix))).toEqual(
       keys
         .slice(10)
-        .map(
-          (key) => `sw-${objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: eTags.get(key)! })}`,
-        )
+        .map((key) => `sw-${versionKey(key)}`)
         .sort(),
     );
   });
