@@ -81,10 +81,9 @@ export function feedKeys(prefix: string, mediaFeedId: string) {
   };
 }
 
-/** The `<updated>` AIS recorded for a task's entry (not part of the adapter's task shape). */
+/** The `<updated>` AIS recorded for a task's entry, read from its candidate fields (task-normalizer.ts). */
 export function entryUpdatedOf(task: ImportTask): string | undefined {
-  const value = (task.raw as { entryUpdated?: unknown } | null)?.entryUpdated;
-  return typeof value === "string" ? value : undefined;
+  return task.entryUpdated;
 }
 
 function sameInstant(a: string, b: string): boolean {

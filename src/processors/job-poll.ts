@@ -1,32 +1,47 @@
 import type { FeedScope, ImportJob, ImportTask } from "../adapters/ais/ais-adapter.js";
 import { isSettled } from "../adapters/ais/ais-states.js";
+import { KNOWN_TASK_TYPES } from "../adapters/ais/task-normalizer.js";
 import { isUpstreamError } from "../adapters/http/upstream-error.js";
+import { aisUnplacedTasks } from "../metrics/ais-task-metrics.js";
 import { chainActions } from "../metrics/ingest-metrics.js";
 import { jobId } from "../queues/job-options.js";
 import type { JobPollPayload } from "../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
-import { taskMatchesPackage } from "./atom-push.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
+import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 
 const STEP_NAME = "job-poll";
 
-/** What became of one ingest once its import tasks were read. */
-type Verdict = "unsettled" | "remediating" | "branched" | "completed" | "failed";
+/**
+ * What became of one ingest once its import tasks were read. `unplaced`: the job settled, but none
+ * of its tasks could be placed to the ingest while some task belongs to no ingest; it waits.
+ */
+type Verdict = "unsettled" | "unplaced" | "remediating" | "branched" | "completed" | "failed";
 
 function taskLabel(task: ImportTask): string {
   return `${task.type} task ${task.id}`;
 }
 
-/** When AIS created the task (ms), from its raw `created`; status-track ignores older ingests. */
-function createdAt(task: ImportTask): number | undefined {
-  const value = (task.raw as { created?: unknown } | null)?.created;
-  const at = typeof value === "string" ? Date.parse(value) : Number.NaN;
-  return Number.isNaN(at) ? undefined : at;
+/** Unplaced tasks named in one log line at most; the metric counts them all. */
+const MAX_LOGGED_TASKS = 10;
+/** How long a job's unplaced tasks are remembered, so a re-poll does not count them again. */
+const UNPLACED_MEMORY_SECONDS = 7 * 24 * 3600;
+
+/** A task job-poll could not place, with what the log line and the metric need. */
+interface UnplacedTask {
+  reason: "unreadable" | "no_entry" | "unmatched";
+  /** Absent for an unreadable item (it may have no id). */
+  taskId?: string;
+  /** Field names only, never values: an operator compares them with docs/upstreams.md. */
+  keys: string[];
 }
+
+const keysOf = (raw: unknown): string[] =>
+  typeof raw === "object" && raw !== null ? Object.keys(raw).slice(0, 30) : [];
 
 /**
  * job-poll: follows one AIS import job until it settles, without sleeping: an unsettled job
@@ -73,12 +88,45 @@ export function createJobPollProcessor(deps: ChainDeps) {
     return { outcome: "done", detail: reason };
   }
 
+  /**
+   * Counts and logs the tasks of a job that no ingest could be given. Each is counted once per
+   * job (a Redis set remembers them), so re-polls of a waiting ingest do not inflate the metric.
+   */
+  async function reportUnplaced(
+    importJobId: string,
+    unplaced: UnplacedTask[],
+    byElimination: string | undefined,
+    ctx: StepContext,
+  ): Promise<void> {
+    const key = `${deps.prefix}:ais-unplaced:${importJobId}`;
+    const fresh: UnplacedTask[] = [];
+    for (const [index, task] of unplaced.entries()) {
+      if ((await deps.redis.sadd(key, `${task.reason}:${task.taskId ?? `#${index}`}`)) === 1)
+        fresh.push(task);
+    }
+    if (fresh.length === 0) return;
+    await deps.redis.expire(key, UNPLACED_MEMORY_SECONDS);
+    for (const task of fresh) aisUnplacedTasks.inc({ reason: task.reason });
+    ctx.log.warn(
+      {
+        importJobId,
+        unplaced: fresh.length,
+        tasks: fresh.slice(0, MAX_LOGGED_TASKS),
+        ...(byElimination ? { placedByElimination: byElimination } : {}),
+      },
+      byElimination
+        ? "AIS import tasks name no entry of this job; the job's only ingest takes them (check the task fields against docs/upstreams.md)"
+        : "AIS import tasks cannot be placed to an ingest of this job (check the task fields against docs/upstreams.md)",
+    );
+  }
+
   /** Decides one ingest from its tasks in a settled job. */
   async function settle(
     payload: JobPollPayload,
     job: ImportJob,
     record: IngestRecord,
-    all: ImportTask[],
+    tasks: ImportTask[],
+    unplacedInJob: number,
     startedAt: number,
   ): Promise<Verdict> {
     const id = record.id;
@@ -89,8 +137,10 @@ export function createJobPollProcessor(deps: ChainDeps) {
       await records.fail(id, "job-poll: the record has no package");
       return "failed";
     }
-    const tasks = all.filter((task) => taskMatchesPackage(task, pkg));
     if (tasks.length === 0) {
+      // Tasks the worker could not place may be this ingest's: wait for other evidence (a task
+      // list that catches up) or the stuck deadline rather than failing on a field-name mismatch.
+      if (unplacedInJob > 0 && job.state !== "aborted") return "unplaced";
       const reason =
         job.state === "aborted"
           ? `import job ${job.id} was aborted before entry ${pkg.entryId} got a task`
@@ -138,7 +188,11 @@ export function createJobPollProcessor(deps: ChainDeps) {
       return "remediating";
     }
 
-    const video = tasks.find((task) => task.type === "VIDEO");
+    // A tenant whose tasks name no type we know: the package says whether a video was pushed.
+    const typed = tasks.some((task) => KNOWN_TASK_TYPES.has(task.type));
+    const video =
+      tasks.find((task) => task.type === "VIDEO") ??
+      (!typed && pkg.video && !pkg.tombstone ? tasks[0] : undefined);
     const branches: string[] = [];
     if (video) branches.push("status-track");
     if (pkg.images.length > 0 && !pkg.tombstone) branches.push("image-fetch");
@@ -170,7 +224,7 @@ export function createJobPollProcessor(deps: ChainDeps) {
       },
     });
     if (video) {
-      const notBefore = createdAt(video) ?? record.pushedAt;
+      const notBefore = video.createdAt ?? record.pushedAt;
       await deps.enqueue(
         "status-track",
         { ingestId: id, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
@@ -189,9 +243,10 @@ export function createJobPollProcessor(deps: ChainDeps) {
     const now = deps.now();
     const startedAt = payload.startedAt ?? now;
 
-    const live = (await records.getMany(payload.ingestIds)).filter(
-      (record): record is IngestRecord => record !== undefined && !TERMINAL_STATES.has(record.state),
+    const loaded = (await records.getMany(payload.ingestIds)).filter(
+      (record): record is IngestRecord => record !== undefined,
     );
+    const live = loaded.filter((record) => !TERMINAL_STATES.has(record.state));
     if (live.length === 0) return { outcome: "skipped", reason: "every ingest of the job already ended" };
     const liveIds = live.map((r) => r.id);
     if (payload.polls === 0) {
@@ -222,18 +277,60 @@ export function createJobPollProcessor(deps: ChainDeps) {
       return reDelay(payload, ctx, liveIds, startedAt);
     }
 
-    const tasks = await ais.listTasks(payload.mediaFeedId, payload.importJobId, scope);
+    const { tasks, unreadable } = await ais.readTasks(payload.mediaFeedId, payload.importJobId, scope);
+    const placement = placeTasks(
+      payload.ingestIds.length,
+      loaded.flatMap((record) => (record.package ? [{ id: record.id, pkg: record.package }] : [])),
+      tasks,
+    );
+    // Tasks of entries outside this poll are only suspicious while one of its ingests has none.
+    const lacking =
+      placement.byElimination !== undefined || live.some((record) => !placement.byIngest.has(record.id));
+    const unplaced: UnplacedTask[] = [
+      ...unreadable.map((item) => ({ reason: "unreadable" as const, keys: item.keys })),
+      ...placement.noEntry.map((task) => ({
+        reason: "no_entry" as const,
+        taskId: task.id,
+        keys: keysOf(task.raw),
+      })),
+      ...(lacking ? placement.unmatched : []).map((task) => ({
+        reason: "unmatched" as const,
+        taskId: task.id,
+        keys: keysOf(task.raw),
+      })),
+    ];
+    if (unplaced.length > 0) await reportUnplaced(job.id, unplaced, placement.byElimination, ctx);
+    // Tasks placed by elimination are placed: only the rest can still belong to a waiting ingest.
+    const stillUnplaced = placement.byElimination === undefined ? unplaced.length : 0;
+
     const unsettled: string[] = [];
+    const waitingForTasks: IngestRecord[] = [];
     const counts: Partial<Record<Verdict, number>> = {};
     for (const record of live) {
-      const verdict = await settle(payload, job, record, tasks, startedAt);
+      const mine = placement.byIngest.get(record.id) ?? [];
+      const verdict = await settle(payload, job, record, mine, stillUnplaced, startedAt);
       counts[verdict] = (counts[verdict] ?? 0) + 1;
       if (verdict === "unsettled") unsettled.push(record.id);
+      if (verdict === "unplaced") waitingForTasks.push(record);
     }
-    if (unsettled.length > 0) {
-      // A settled job with running tasks (a task retried meanwhile): keep following just those.
+    if (waitingForTasks.length > 0 && overdue) {
+      for (const record of waitingForTasks) {
+        const reason = `import job ${job.id} is ${job.rawState ?? job.state}, but none of its tasks could be placed to entry ${record.package?.entryId} (${record.package?.updated}): ${stillUnplaced} task(s) name no entry of this job; check the task fields against docs/upstreams.md`;
+        await records.step(record.id, STEP_NAME, {
+          status: "failed",
+          startedAt,
+          endedAt: deps.now(),
+          detail: reason,
+        });
+        await records.fail(record.id, reason);
+      }
+      if (unsettled.length === 0) return { outcome: "done", detail: JSON.stringify(counts) };
+    }
+    if (unsettled.length > 0 || waitingForTasks.length > 0) {
+      // A settled job with running tasks (a task retried meanwhile), or tasks not placed yet: keep
+      // following just those ingests.
       if (overdue) return stuck(payload, job, unsettled, startedAt);
-      return reDelay(payload, ctx, unsettled, startedAt);
+      return reDelay(payload, ctx, [...unsettled, ...waitingForTasks.map((r) => r.id)], startedAt);
     }
     ctx.log.debug({ importJobId: job.id, counts }, "import job settled");
     return { outcome: "done", detail: JSON.stringify(counts) };

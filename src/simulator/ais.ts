@@ -10,7 +10,10 @@
  *   taskStates: { <state>: n }, tasks?: ImportTask[] }` — `tasks` on push v2, get, retry and abort.
  * - ImportTask `{ id: number, jobId, mediaFeedId, assetId: number|null, entryId, entryUpdated?,
  *   type: "METADATA"|"VIDEO"|"IMAGE"|"UNPUBLISH", state, attempts, created, started?, finished?,
- *   errorCode?, errorMessage?, retryable? }` — error fields only while FAILED.
+ *   errorCode?, errorMessage?, retryable? }` — error fields only while FAILED. These names are the
+ *   simulator's guess (seed 000 has no task schema): `scenario.modules.ais.taskFields` renames,
+ *   nests (`"assetId": "asset.id"`) or drops (`null`) any of them and `taskTypeNames` renames the
+ *   types, so tests can play a tenant whose AIS names them otherwise.
  * - States (jobs and tasks): QUEUED, RUNNING, DONE, FAILED, ABORTED. A job is ABORTED once aborted,
  *   else QUEUED/RUNNING while any task is, else FAILED if any task failed or was aborted, else DONE.
  * - Lists (`listMediaFeeds`, `listImportJobs`, `listImportTasks`): `{ start, size, total, items }`,

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { aisUnplacedTasks } from "../../src/metrics/ais-task-metrics.js";
 import { chainActions } from "../../src/metrics/ingest-metrics.js";
 import { createAtomPushProcessor, feedKeys } from "../../src/processors/atom-push.js";
 import type { ChainDeps } from "../../src/processors/deps.js";
@@ -55,6 +56,20 @@ let seq = 0;
  * flush of the feed.
  */
 async function submit(h: ChainHarness, entryId: string, extra: Partial<IngestPackage> = {}): Promise<string> {
+  const id = await stage(h, entryId, extra);
+  await flush(h);
+  return id;
+}
+
+/** Several packages in one push: all are pending before the one flush. */
+async function submitTogether(h: ChainHarness, entryIds: string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (const entryId of entryIds) ids.push(await stage(h, entryId));
+  await flush(h);
+  return ids;
+}
+
+async function stage(h: ChainHarness, entryId: string, extra: Partial<IngestPackage> = {}): Promise<string> {
   const id = `ing-${++seq}`;
   const now = String(Date.now());
   await h.deps.redis.hset(h.deps.records.key(id), {
@@ -82,13 +97,37 @@ async function submit(h: ChainHarness, entryId: string, extra: Partial<IngestPac
     ...extra,
   });
   await h.deps.redis.rpush(feedKeys(h.prefix, h.mediaFeedId).pending, id);
+  return id;
+}
+
+async function flush(h: ChainHarness): Promise<void> {
   await h.deps.enqueue(
     "atom-push",
     { mediaFeedId: h.mediaFeedId, companyId: HARNESS_COMPANY },
     { jobId: jobId("push", h.mediaFeedId, "t", seq), delay: h.env.ATOM_BATCH_MAX_WAIT_MS },
   );
-  return id;
 }
+
+async function unplaced(reason: string): Promise<number> {
+  const metric = await aisUnplacedTasks.get();
+  return metric.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+}
+
+/** Task fields renamed as a tenant's AIS might name them (the simulator's `taskFields`). */
+const TENANT_FIELDS = {
+  id: "task_id",
+  state: "status",
+  entryId: "source.guid",
+  entryUpdated: "source.updated",
+  assetId: "asset.id",
+  type: "task_type",
+  errorCode: "error.code",
+  errorMessage: "error.message",
+  retryable: "error.retryable",
+  attempts: "attempt_count",
+  created: "created_at",
+};
+const CLEAR_TASK_SHAPE = { modules: { ais: { taskFields: null, taskTypeNames: null } } };
 
 async function ended(h: ChainHarness, id: string): Promise<IngestRecord> {
   return waitFor(`ingest ${id} to end`, async () => {
@@ -193,6 +232,51 @@ describe("job-poll and remediate", () => {
     expect(tasks.map((t) => t.type)).toEqual(["UNPUBLISH"]);
   });
 
+  it("places tasks sent under other field names: nested, snake_case, lower-case types", async () => {
+    const retriesBefore = await action("task_retry");
+    await h.scenario({
+      modules: {
+        ais: {
+          taskFields: TENANT_FIELDS,
+          taskTypeNames: { VIDEO: "video", METADATA: "metadata", IMAGE: "image" },
+          outcomes: { "alt-names": { failFirst: 1, taskTypes: ["VIDEO"] } },
+        },
+      },
+    });
+    try {
+      const id = await submit(h, "alt-names", {
+        images: [{ key: "p.jpg", url: "https://media.example/p.jpg", location: "main" }],
+      });
+      const record = await ended(h, id);
+      expect(record.state).toBe("completed");
+      expect(record.upstream.assetId).toMatch(/^\d+$/);
+      expect(record.branches).toEqual({ "status-track": "ok", "image-fetch": "ok" });
+      // The failed VIDEO task was recognised, its retry sent by its id, and its error read.
+      expect(record.attempts.task_retry).toBe(1);
+      expect(await action("task_retry")).toBe(retriesBefore + 1);
+      const history = (await h.deps.records.history(id)).map((e) => e.message).join("\n");
+      expect(history).toMatch(/retried VIDEO task \d+ \(1\/3\): TRANSIENT_ERROR/);
+    } finally {
+      await h.scenario(CLEAR_TASK_SHAPE);
+    }
+  });
+
+  it("gives a one-entry job's tasks to its ingest when none names the entry, and counts them once", async () => {
+    const before = await unplaced("no_entry");
+    await h.scenario({ modules: { ais: { taskFields: { entryId: null, entryUpdated: null } } } });
+    try {
+      const id = await submit(h, "no-entry-field");
+      const record = await ended(h, id);
+      expect(record.state).toBe("completed");
+      expect(record.upstream.assetId).toMatch(/^\d+$/);
+      expect(branchCalls.get(id)).toEqual(["status-track"]);
+      // METADATA and VIDEO: each counted once.
+      expect(await unplaced("no_entry")).toBe(before + 2);
+    } finally {
+      await h.scenario(CLEAR_TASK_SHAPE);
+    }
+  });
+
   it("classifies task errors", () => {
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR", retryable: true })).toBe(true);
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR" })).toBe(true);
@@ -230,5 +314,34 @@ describe("job-poll stuck deadline", () => {
     const job = await requireVimond(h.deps).ais.getJob(h.mediaFeedId, record.upstream.importJobId!);
     expect(job.state).toBe("aborted");
     expect(h.sim.stats().requests["status.cancelIngest"]).toBeUndefined();
+  });
+
+  it("keeps the ingests of a job whose tasks name no entry waiting, then fails them at the deadline", async () => {
+    const before = await unplaced("no_entry");
+    const abortsBefore = h.sim.stats().requests["ais.abortImportJob"]?.["200"] ?? 0;
+    const readsBefore = h.sim.stats().requests["ais.listImportTasks"]?.["200"] ?? 0;
+    await h.scenario({ modules: { ais: { taskFields: { entryId: null, entryUpdated: null } } } });
+    try {
+      const ids = await submitTogether(h, ["nameless-a", "nameless-b"]);
+      const records = await Promise.all(ids.map((id) => ended(h, id)));
+      const jobIds = new Set(records.map((r) => r.upstream.importJobId));
+      expect(jobIds.size, "both entries went out in one push").toBe(1);
+      for (const record of records) {
+        expect(record.state).toBe("failed");
+        expect(record.lastError).toMatch(
+          /^import job \d+ is DONE, but none of its tasks could be placed to entry nameless-[ab] \(.+\): 4 task\(s\) name no entry of this job; check the task fields against docs\/upstreams\.md$/,
+        );
+        expect(record.steps["job-poll"]?.status).toBe("failed");
+      }
+      // Re-polled until the deadline, yet each of the four tasks is counted once.
+      expect(h.sim.stats().requests["ais.listImportTasks"]?.["200"] ?? 0).toBeGreaterThan(readsBefore + 1);
+      expect(await unplaced("no_entry")).toBe(before + 4);
+      // The job had settled: nothing is aborted or cancelled for a field-name mismatch.
+      const job = await requireVimond(h.deps).ais.getJob(h.mediaFeedId, [...jobIds][0]!);
+      expect(job.state).toBe("done");
+      expect(h.sim.stats().requests["ais.abortImportJob"]?.["200"] ?? 0).toBe(abortsBefore);
+    } finally {
+      await h.scenario(CLEAR_TASK_SHAPE);
+    }
   });
 });

@@ -274,6 +274,57 @@ describe("AIS simulator: push", () => {
     expect((await call("GET", `/company/1/mediaFeeds/${feed}/jobs`)).json.total).toBe(1);
   });
 
+  it("renders tasks under a tenant's field and type names (taskFields, taskTypeNames)", async () => {
+    fastSettings({
+      taskFields: {
+        id: "task_id",
+        entryId: "source.guid",
+        entryUpdated: "source.updated",
+        assetId: "asset.id",
+        type: "kind",
+        state: "status",
+        jobId: null,
+      },
+      taskTypeNames: { VIDEO: "video-import", METADATA: "meta" },
+    });
+    const feed = await createFeed("1");
+    const res = await push(feed, atom([{ id: "e1", updated: "2024-05-01T10:00:00Z" }]));
+    expect(res.status).toBe(200);
+    const tasks = (await call("GET", `/company/1/mediaFeeds/${feed}/jobs/${res.json.id}/tasks`)).json
+      .items as Obj[];
+    expect(tasks.map((t): string => String(t.kind)).sort()).toEqual(["meta", "video-import"]);
+    for (const task of tasks) {
+      expect(task).toMatchObject({
+        task_id: expect.any(Number),
+        status: expect.any(String),
+        source: { guid: "e1", updated: "2024-05-01T10:00:00Z" },
+        asset: { id: expect.any(Number) },
+        mediaFeedId: feed,
+      });
+      for (const gone of ["id", "entryId", "entryUpdated", "assetId", "type", "state", "jobId"])
+        expect(task).not.toHaveProperty(gone);
+    }
+    // The job view embeds the same shape; task control still works by the task's id.
+    expect((res.json.tasks as Obj[])[0]).toHaveProperty("task_id");
+    const retried = await call("GET", `/ais/api/task/${tasks[0]?.task_id}/retry`);
+    expect(retried.json).toHaveProperty("task_id", tasks[0]?.task_id);
+  });
+
+  it("refuses task field names that would collide", async () => {
+    for (const taskFields of [
+      { entryId: "id" },
+      { entryId: "ref", assetId: "ref" },
+      { entryId: "x", assetId: "x.id" },
+      { type: "not a name" },
+    ]) {
+      const res = await fetch(`${ais}/_sim/scenario`, {
+        method: "POST",
+        body: JSON.stringify({ modules: { ais: { taskFields } } }),
+      });
+      expect(res.status, JSON.stringify(taskFields)).toBe(400);
+    }
+  });
+
   it("turns a tombstone into an UNPUBLISH task (FAILED for an entry never imported)", async () => {
     fastSettings();
     const feed = await createFeed("1");

@@ -6,28 +6,21 @@ import {
   listSchema,
   pushedJobSchema,
   type ImportJobBody,
-  type ImportTaskBody,
 } from "./ais-schemas.js";
-import { mapJobState, mapTaskState, type JobState, type TaskState } from "./ais-states.js";
+import { mapJobState, type JobState, type TaskState } from "./ais-states.js";
+import { normalizeTask, type NormalizedTask, type UnreadableTask } from "./task-normalizer.js";
 
-/** One task of an import job: one asset's metadata, video or image import. */
-export interface ImportTask {
-  id: string;
-  jobId: string;
-  /** Absent until AIS has matched the entry to an asset (and for unknown tombstones). */
-  assetId?: string;
-  /** The Atom entry id the task imports. */
-  entryId?: string;
-  type: "METADATA" | "VIDEO" | "IMAGE" | (string & {});
-  state: TaskState;
-  /** The state name as AIS sent it, for records and logs. */
-  rawState: string;
-  errorCode?: string;
-  errorMessage?: string;
-  /** AIS's own verdict on whether retrying can help; absent when it gives none. */
-  retryable?: boolean;
-  attempts?: number;
-  raw: unknown;
+/**
+ * One task of an import job: one asset's metadata, video or image import. Read from candidate
+ * field names (task-normalizer.ts): only `id` and `state` are sure to be there.
+ */
+export type ImportTask = NormalizedTask;
+export type { UnreadableTask } from "./task-normalizer.js";
+
+/** Every task of a job, and the items of its task list the worker could not read as tasks. */
+export interface TaskList {
+  tasks: ImportTask[];
+  unreadable: UnreadableTask[];
 }
 
 /** An import job: what one Atom push started. */
@@ -85,8 +78,10 @@ export interface AisAdapter {
   getJob(mediaFeedId: string, jobId: string, scope?: FeedScope): Promise<ImportJob>;
   /** One page of the feed's jobs, newest first. */
   listJobs(mediaFeedId: string, options?: ListJobsOptions): Promise<ImportJob[]>;
-  /** Every task of a job (all pages). */
+  /** Every task of a job (all pages); items that are not readable tasks are left out. */
   listTasks(mediaFeedId: string, jobId: string, options?: ListTasksOptions): Promise<ImportTask[]>;
+  /** Every task of a job (all pages), with the items that could not be read as tasks. */
+  readTasks(mediaFeedId: string, jobId: string, options?: ListTasksOptions): Promise<TaskList>;
   /** Re-runs a failed task; resolves to the task when AIS returns it. */
   retryTask(taskId: string): Promise<ImportTask | undefined>;
   /** Restarts the job's tasks; resolves to the job when AIS returns it. */
@@ -136,6 +131,46 @@ export function createAisAdapter(options: AisAdapterOptions): AisAdapter {
     return `/company/${segment(companyId)}/mediaFeeds/${segment(mediaFeedId)}`;
   }
 
+  async function readTasks(
+    mediaFeedId: string,
+    jobId: string,
+    listOptions: ListTasksOptions = {},
+  ): Promise<TaskList> {
+    const path = `${feedPath(mediaFeedId, listOptions)}/jobs/${segment(jobId)}/tasks`;
+    const tasks = new Map<string, ImportTask>();
+    const unreadable: UnreadableTask[] = [];
+    let read = 0;
+    for (let page = 0; page < MAX_TASK_PAGES; page += 1) {
+      const response = await client.request({
+        operation: "listImportTasks",
+        method: "GET",
+        path,
+        query: {
+          state: listOptions.state && UPSTREAM_STATE[listOptions.state],
+          start: read,
+          size: taskPageSize,
+        },
+        schema: listSchema(importTaskSchema),
+      });
+      const before = tasks.size;
+      const unreadableHere: UnreadableTask[] = [];
+      for (const body of response.body.items) {
+        const result = normalizeTask(body, jobId);
+        if (result.ok) tasks.set(result.task.id, result.task);
+        else unreadableHere.push(result.unreadable);
+      }
+      // Unreadable items have no id to dedupe by: a page that repeats earlier ones adds none.
+      if (page === 0 || tasks.size > before) unreadable.push(...unreadableHere);
+      const { items, total } = response.body;
+      read += items.length;
+      // Stop on a short page, on reaching the total, or when a page brought nothing new (a server
+      // that ignores `start` would otherwise be read MAX_TASK_PAGES times).
+      if (items.length < taskPageSize || tasks.size === before) break;
+      if (total !== undefined && read >= total) break;
+    }
+    return { tasks: [...tasks.values()], unreadable };
+  }
+
   return {
     async pushFeed(mediaFeedId, atomXml) {
       const response = await client.request({
@@ -179,33 +214,10 @@ export function createAisAdapter(options: AisAdapterOptions): AisAdapter {
     },
 
     async listTasks(mediaFeedId, jobId, listOptions = {}) {
-      const path = `${feedPath(mediaFeedId, listOptions)}/jobs/${segment(jobId)}/tasks`;
-      const tasks = new Map<string, ImportTask>();
-      for (let page = 0; page < MAX_TASK_PAGES; page += 1) {
-        const response = await client.request({
-          operation: "listImportTasks",
-          method: "GET",
-          path,
-          query: {
-            state: listOptions.state && UPSTREAM_STATE[listOptions.state],
-            start: tasks.size,
-            size: taskPageSize,
-          },
-          schema: listSchema(importTaskSchema),
-        });
-        const before = tasks.size;
-        for (const body of response.body.items) {
-          const task = toTask(body, jobId);
-          tasks.set(task.id, task);
-        }
-        const { items, total } = response.body;
-        // Stop on a short page, on reaching the total, or when a page brought nothing new (a server
-        // that ignores `start` would otherwise be read MAX_TASK_PAGES times).
-        if (items.length < taskPageSize || tasks.size === before) break;
-        if (total !== undefined && tasks.size >= total) break;
-      }
-      return [...tasks.values()];
+      return (await readTasks(mediaFeedId, jobId, listOptions)).tasks;
     },
+
+    readTasks,
 
     async retryTask(taskId) {
       const response = await client.request({
@@ -216,8 +228,8 @@ export function createAisAdapter(options: AisAdapterOptions): AisAdapter {
         // task that already restarted, so a failure is surfaced (ambiguous) instead of retried.
         idempotent: false,
       });
-      const parsed = importTaskSchema.safeParse(response.body);
-      return parsed.success ? toTask(parsed.data, parsed.data.jobId ?? "") : undefined;
+      const result = normalizeTask(response.body, "");
+      return result.ok ? result.task : undefined;
     },
 
     async retryJob(jobId) {
@@ -262,24 +274,6 @@ export function createAisAdapter(options: AisAdapterOptions): AisAdapter {
   };
 }
 
-function toTask(body: ImportTaskBody, jobId: string): ImportTask {
-  const task: ImportTask = {
-    id: body.id,
-    jobId: body.jobId ?? jobId,
-    type: body.type,
-    state: mapTaskState(body.state),
-    rawState: body.state,
-    raw: body,
-  };
-  if (body.assetId != null) task.assetId = body.assetId;
-  if (body.entryId !== undefined) task.entryId = body.entryId;
-  if (body.errorCode !== undefined) task.errorCode = body.errorCode;
-  if (body.errorMessage !== undefined) task.errorMessage = body.errorMessage;
-  if (body.retryable != null) task.retryable = body.retryable;
-  if (body.attempts != null) task.attempts = body.attempts;
-  return task;
-}
-
 function toJob(body: ImportJobBody | z.infer<typeof pushedJobSchema>): ImportJob {
   const job: ImportJob = {
     id: body.id,
@@ -289,6 +283,11 @@ function toJob(body: ImportJobBody | z.infer<typeof pushedJobSchema>): ImportJob
   if (body.state != null) job.rawState = body.state;
   if (body.mediaFeedId != null) job.mediaFeedId = body.mediaFeedId;
   if (body.companyId != null) job.companyId = body.companyId;
-  if (body.tasks != null) job.tasks = body.tasks.map((task) => toTask(task, body.id));
+  if (body.tasks != null) {
+    job.tasks = body.tasks.flatMap((raw) => {
+      const result = normalizeTask(raw, body.id);
+      return result.ok ? [result.task] : [];
+    });
+  }
   return job;
 }

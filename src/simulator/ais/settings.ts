@@ -31,6 +31,46 @@ export type ScriptedOutcome = z.infer<typeof outcomeSchema>;
 
 const fraction = z.number().min(0).max(1);
 
+/** Task fields the simulator can rename (see `taskFields`); the names its default view uses. */
+export const TASK_VIEW_FIELDS = [
+  "id",
+  "jobId",
+  "mediaFeedId",
+  "assetId",
+  "entryId",
+  "entryUpdated",
+  "type",
+  "state",
+  "attempts",
+  "created",
+  "started",
+  "finished",
+  "errorCode",
+  "errorMessage",
+  "retryable",
+] as const;
+export type TaskViewField = (typeof TASK_VIEW_FIELDS)[number];
+
+/** A field name, or a dotted path into nested objects (`asset.id`). */
+const fieldPath = z
+  .string()
+  .regex(/^[A-Za-z_][\w-]*(\.[A-Za-z_][\w-]*)*$/, "must be a field name or a dotted path such as asset.id");
+
+/**
+ * How tasks are rendered: each listed field moved to another name or path, or left out (`null`).
+ * Seed 000 defines no task schema; this lets tests play a tenant whose AIS names fields otherwise.
+ */
+const taskFieldsSchema = z.partialRecord(z.enum(TASK_VIEW_FIELDS), fieldPath.nullable()).refine(
+  (fields) => {
+    const paths = TASK_VIEW_FIELDS.map((f) => (fields[f] === undefined ? f : fields[f])).filter(
+      (p): p is string => typeof p === "string",
+    );
+    // Two fields on one path, or a value where another path needs an object, would lose data.
+    return paths.every((p, i) => paths.every((q, j) => i === j || (p !== q && !q.startsWith(`${p}.`))));
+  },
+  { message: "two task fields would share a path (renamed or not), or one path is inside another" },
+);
+
 /**
  * `scenario.modules.ais`. Durations are simulated ms. Fractions are drawn once per entry id (from the
  * seeded stream), so an entry keeps its fate across retries and re-pushes.
@@ -45,6 +85,10 @@ export const aisSettingsSchema = z
     pullDurationMs: durationSchema.optional(),
     /** Scripted outcomes by entry id (they win over fractions). */
     outcomes: z.record(z.string(), outcomeSchema).optional(),
+    /** Task field names as this tenant's AIS would send them (default: the names above). */
+    taskFields: taskFieldsSchema.optional(),
+    /** Task type names as this tenant's AIS would send them, e.g. `{ "VIDEO": "video-import" }`. */
+    taskTypeNames: z.partialRecord(z.enum(TASK_TYPES), z.string().min(1)).optional(),
     /** Scripted outcomes for a random share of entries. */
     fractions: z
       .object({

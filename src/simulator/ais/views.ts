@@ -1,3 +1,4 @@
+import type { AisSettings, TaskType, TaskViewField } from "./settings.js";
 import type { AisStore, Feed, Job, Task, TaskState } from "./store.js";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -68,7 +69,34 @@ export function taskView(store: AisStore, task: Task, now: number): Record<strin
     view.errorMessage = error.message;
     view.retryable = error.retryable;
   }
-  return view;
+  return tenantShape(view, store.settings());
+}
+
+/**
+ * The task as a tenant whose AIS names things otherwise would send it (`taskFields`,
+ * `taskTypeNames`); the default view is returned as is when neither is set.
+ */
+function tenantShape(view: Record<string, unknown>, settings: AisSettings): Record<string, unknown> {
+  const typeName = settings.taskTypeNames?.[view.type as TaskType];
+  if (typeName !== undefined) view.type = typeName;
+  const fields = settings.taskFields;
+  if (!fields) return view;
+  const shaped: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(view)) {
+    const target = fields[name as TaskViewField];
+    if (target === null) continue;
+    const path = (target ?? name).split(".");
+    let into = shaped;
+    for (const part of path.slice(0, -1)) {
+      const next = into[part];
+      into = (typeof next === "object" && next !== null ? next : (into[part] = {})) as Record<
+        string,
+        unknown
+      >;
+    }
+    into[path.at(-1) ?? name] = value;
+  }
+  return shaped;
 }
 
 export function jobView(store: AisStore, job: Job, now: number, withTasks: boolean): Record<string, unknown> {
