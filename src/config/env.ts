@@ -155,6 +155,14 @@ export const envSchema = z.object({
     optionalText(),
     "API key (the Adobe client id) sent as x-api-key with every AEM request: seed 003 secures each operation with Bearer and ApiKeyAuth. Required when a route targets AEM.",
   ),
+  AEM_EVENT_HINTS_PER_SECOND: doc(
+    integer(10, 0, 10_000),
+    "AEM CloudEvents without the intake token (AEM's own webhook delivery) per second, per replica, that may make an AEM job's poll run early; the rest are answered 200 and counted as limited. 0: such events never hurry a poll.",
+  ),
+  AEM_EVENT_HINT_BURST: doc(
+    integer(50, 1, 100_000),
+    "How many of those hints may come back to back before AEM_EVENT_HINTS_PER_SECOND applies.",
+  ),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import type { Queue } from "bullmq";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Redis } from "ioredis";
 import { z } from "zod";
@@ -8,33 +9,47 @@ import {
   type AemCloudEvent,
 } from "../adapters/aem/cloud-events.js";
 import { moduleLogger } from "../log/logger.js";
+import { aemEventHints } from "../metrics/aem-event-metrics.js";
 import {
   aemFileIndexKey,
   aemPathIndexKey,
   markAemFileImported,
   type MarkFileOutcome,
 } from "../processors/aem-files.js";
+import { hurryAemPoll } from "../processors/aem-poll.js";
 import type { RecordStore } from "../records/record-store.js";
+import { TokenBucket } from "./token-bucket.js";
 
 /** What the CloudEvents intake needs. */
 export interface CloudEventRoutesOptions {
-  /** `INTAKE_TOKEN`; unset: every request is refused (the route has no signature check to fall back on). */
+  /**
+   * `INTAKE_TOKEN`. An event sent with it is trusted and acted on directly; a request with any
+   * other Authorization (or any Authorization while it is unset) is refused with 401.
+   */
   token?: string;
   records: RecordStore;
   redis: Redis;
   prefix: string;
+  /** The `aem-poll` queue: an event without a token may only make the poll of its AEM job run now. */
+  aemPoll?: Queue;
+  /** Hints that may hurry a poll (AEM_EVENT_HINTS_PER_SECOND, AEM_EVENT_HINT_BURST). */
+  hintRate?: { perSecond: number; burst: number };
+  /** Clock of the hint rate limit; injected in tests. */
+  now?: () => number;
 }
 
 export const CLOUDEVENTS_PATH = "/v1/events/cloudevents";
 const PROCESSING_COMPLETED = "aem.assets.asset.processing_completed";
 /** Senders retry for about a day; a duplicate after two is not one the sender still means. */
 const DEDUPE_SECONDS = 2 * 24 * 3600;
+/** The defaults of AEM_EVENT_HINTS_PER_SECOND and AEM_EVENT_HINT_BURST. */
+const DEFAULT_HINT_RATE = { perSecond: 10, burst: 50 };
 
 const log = moduleLogger("cloudevents");
 
 /**
  * What a `processing_completed` event's data says about the file. The seed leaves `data` open; AEM
- * sends `repositoryMetadata` (`repo:name`, `repo:path`), and the simulator adds `importJobId`.
+ * sends `repositoryMetadata` (`repo:name`, `repo:path`); a relay may add `importJobId`.
  */
 const eventDataSchema = z.looseObject({
   importJobId: z.string().min(1).optional(),
@@ -55,6 +70,9 @@ interface Accepted {
   outcome?: MarkFileOutcome;
 }
 
+/** What an event without the token led to (the label of `ingest_aem_event_hints_total`). */
+type HintOutcome = "promoted" | "pending" | "limited" | "unmatched" | "ignored";
+
 function bearerMatches(header: string | undefined, token: string): boolean {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
   if (!match?.[1]) return false;
@@ -64,36 +82,59 @@ function bearerMatches(header: string | undefined, token: string): boolean {
 }
 
 /**
- * `POST /v1/events/cloudevents`: AEM CloudEvents 1.0 in structured or binary mode. Bearer
- * INTAKE_TOKEN (401 otherwise, and always while it is unset); deduplicated by (source, id) as the seed asks
- * (200 for a duplicate); 400 with the parser's message for anything that is not an AEM event;
- * 202 once handled. A `processing_completed` marks its file imported, and the ingest completed
- * when it was the last file. Polling (`aem-poll`) stays the fallback for lost events.
+ * `POST /v1/events/cloudevents`: AEM CloudEvents 1.0 in structured or binary mode, from AEM itself
+ * or from a relay holding the intake token.
+ *
+ * With `Authorization: Bearer <INTAKE_TOKEN>` an event is trusted: deduplicated by (source, id) as
+ * the seed asks (200 for a duplicate), 400 with the parser's message for anything that is not an
+ * AEM event, 202 once handled; a `processing_completed` marks its file imported, and the ingest
+ * completed when it was the last file.
+ *
+ * Without an Authorization header it is what AEM sends (seed 003: webhooks are "Security None",
+ * `application/json`, answered 200), and anyone could send the same, so it is never trusted to
+ * change state: a `processing_completed` naming a file of an open AEM ingest only makes that AEM
+ * job's poll run now, and the poll reads the job from AEM (authenticated) and acts on what AEM
+ * says. Such hints are rate-limited (over the limit they are answered alike and counted, and AEM is
+ * not read sooner), never written to Redis, and always answered 200 with the same body, so the
+ * answer tells a stranger nothing. A body that is not an AEM event gets 401. Polling stays the
+ * fallback for lost or dropped events.
  */
 export async function registerCloudEventRoutes(
   app: FastifyInstance,
   options: CloudEventRoutesOptions,
 ): Promise<void> {
+  const bucket = new TokenBucket({
+    ...(options.hintRate ?? DEFAULT_HINT_RATE),
+    ...(options.now ? { now: options.now } : {}),
+  });
   await app.register(async (scope) => {
     // Binary mode carries any content type, and structured mode a JSON one the default parser does
     // not know: read every body as bytes and let the CloudEvents parser say what is wrong with it.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
-    scope.post(CLOUDEVENTS_PATH, (request, reply) => handle(options, request, reply));
+    scope.post(CLOUDEVENTS_PATH, (request, reply) => handle(options, bucket, request, reply));
   });
 }
 
-async function handle(options: CloudEventRoutesOptions, request: FastifyRequest, reply: FastifyReply) {
+async function handle(
+  options: CloudEventRoutesOptions,
+  bucket: TokenBucket,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const authorization = request.headers.authorization;
+  if (authorization === undefined || authorization.trim() === "")
+    return hint(options, bucket, request, reply);
   const token = options.token !== undefined && options.token !== "" ? options.token : undefined;
-  if (token === undefined || !bearerMatches(request.headers.authorization, token)) {
-    // Closed without a token, as the S3 intake is to all but signed SNS: a forged event completes ingests.
+  if (token === undefined || !bearerMatches(authorization, token)) {
+    // A caller that tried to authenticate and failed is told so rather than demoted to a hint.
     return reply
       .code(401)
       .header("www-authenticate", 'Bearer realm="ingest-worker"')
       .send({
         error:
           token === undefined
-            ? "INTAKE_TOKEN is unset: CloudEvents are refused until it is configured"
+            ? "INTAKE_TOKEN is unset: CloudEvents with an Authorization header are refused until it is configured"
             : "unauthorized: send Authorization: Bearer <INTAKE_TOKEN>",
       });
   }
@@ -116,25 +157,80 @@ async function handle(options: CloudEventRoutesOptions, request: FastifyRequest,
   }
 }
 
-async function apply(options: CloudEventRoutesOptions, event: AemCloudEvent): Promise<Accepted> {
-  const accepted: Accepted = { accepted: true, type: event.type, matched: 0 };
-  if (event.type !== PROCESSING_COMPLETED) return accepted;
+/** An event without credentials: AEM's own delivery, or a forgery; either way only a hint. */
+async function hint(
+  options: CloudEventRoutesOptions,
+  bucket: TokenBucket,
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  let event: AemCloudEvent;
+  try {
+    event = parseAemCloudEvent(request.body ?? "", request.headers);
+  } catch (error) {
+    if (!(error instanceof InvalidCloudEventError)) throw error;
+    // Only AEM events are taken without credentials; for anything else the route is closed.
+    return reply
+      .code(401)
+      .header("www-authenticate", 'Bearer realm="ingest-worker"')
+      .send({
+        error: `without Authorization only AEM CloudEvents are accepted (${error.message}); send anything else with Bearer <INTAKE_TOKEN>`,
+      });
+  }
+  const outcome = await hintOutcome(options, bucket, event);
+  aemEventHints.inc({ outcome });
+  log.debug({ eventId: event.id, type: event.type, outcome }, "AEM event without token");
+  // The seed's answer, whatever happened: an AEM retry would change nothing, and a forger learns nothing.
+  return reply.code(200).send({ received: true });
+}
+
+async function hintOutcome(
+  options: CloudEventRoutesOptions,
+  bucket: TokenBucket,
+  event: AemCloudEvent,
+): Promise<HintOutcome> {
+  if (event.type !== PROCESSING_COMPLETED) return "ignored";
+  const match = await ingestOfEvent(options, event);
+  // A late event for an ingest that already ended takes no token from the ones still open.
+  if (match === undefined || (await options.records.isTerminal(match.ingestId))) return "unmatched";
+  // Before reading the record: over the limit a hint costs two small reads and no AEM request.
+  if (!bucket.take()) return "limited";
+  const aemJobId = (await options.records.get(match.ingestId))?.upstream.aemJobId;
+  if (aemJobId === undefined || options.aemPoll === undefined) return "unmatched";
+  // The job id comes from the record, not the event: the poll reads the job this worker imported.
+  const hurried = await hurryAemPoll(options.aemPoll, aemJobId);
+  return hurried === "missing" ? "unmatched" : hurried;
+}
+
+/**
+ * The ingest an event's file belongs to. The job and file name identify the import exactly; the
+ * DAM path alone points at the newest ingest imported there, which is the one an event without a
+ * job id (AEM's own) is most likely about.
+ */
+async function ingestOfEvent(
+  options: CloudEventRoutesOptions,
+  event: AemCloudEvent,
+): Promise<{ ingestId: string; name: string } | undefined> {
   const parsed = eventDataSchema.safeParse(event.data);
-  if (!parsed.success) return accepted;
+  if (!parsed.success) return undefined;
   const { importJobId, repositoryMetadata } = parsed.data;
   const path = repositoryMetadata?.["repo:path"];
   const name = repositoryMetadata?.["repo:name"] ?? path?.split("/").pop();
-  if (name === undefined) return accepted;
-
-  // The job and file name identify the import exactly; the DAM path alone points at the newest
-  // ingest imported there, which is the one an event without a job id is most likely about.
+  if (name === undefined) return undefined;
   let ingestId: string | null = null;
   if (importJobId !== undefined)
     ingestId = await options.redis.get(aemFileIndexKey(options.prefix, importJobId, name));
   if (ingestId === null && path !== undefined)
     ingestId = await options.redis.get(aemPathIndexKey(options.prefix, path));
-  if (ingestId === null) return accepted;
+  return ingestId === null ? undefined : { ingestId, name };
+}
 
+async function apply(options: CloudEventRoutesOptions, event: AemCloudEvent): Promise<Accepted> {
+  const accepted: Accepted = { accepted: true, type: event.type, matched: 0 };
+  if (event.type !== PROCESSING_COMPLETED) return accepted;
+  const match = await ingestOfEvent(options, event);
+  if (match === undefined) return accepted;
+  const { ingestId, name } = match;
   const outcome = await markAemFileImported(options.redis, options.records, ingestId, name);
   log.info({ ingestId, eventId: event.id, file: name, outcome }, "AEM processing_completed");
   return { ...accepted, matched: 1, ingestId, outcome };

@@ -1,7 +1,8 @@
-import { UnrecoverableError } from "bullmq";
+import { Job, UnrecoverableError, type Queue } from "bullmq";
 import type { AemImportResultItem, AemJobStatus } from "../adapters/aem/aem-adapter.js";
 import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import type { StepContext, StepProcessor } from "../queues/step.js";
+import { jobId } from "../queues/job-options.js";
 import { defineProcessor } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { readAemFiles, setAemFileStates } from "./aem-files.js";
@@ -72,6 +73,34 @@ export function createAemPollProcessor(deps: ChainDeps): StepProcessor<(typeof S
     for (const id of live) if (await settle(deps, id, byName, aemJobId, ctx)) completed += 1;
     return { outcome: "done", detail: `${completed}/${live.length} ingests completed` };
   });
+}
+
+/** The poll job of one AEM import job: one per AEM job, so an event about the job can find it. */
+export function aemPollJobId(aemJobId: string): string {
+  return jobId("aemp", aemJobId);
+}
+
+/** What {@link hurryAemPoll} did. */
+export type HurryOutcome = "promoted" | "pending" | "missing";
+
+/**
+ * Runs an AEM job's poll now rather than when its delay ends: the poll reads the job from AEM and
+ * acts on what AEM says, which is why an unauthenticated event may ask for it. `pending`: the poll
+ * is already due or running; `missing`: there is no poll (not handed over yet, or over).
+ */
+export async function hurryAemPoll(queue: Queue, aemJobId: string): Promise<HurryOutcome> {
+  const job = await Job.fromId(queue, aemPollJobId(aemJobId));
+  if (!job) return "missing";
+  const state = await job.getState();
+  if (state === "waiting" || state === "active" || state === "prioritized") return "pending";
+  if (state !== "delayed") return "missing";
+  try {
+    await job.promote();
+    return "promoted";
+  } catch {
+    // Its delay ran out (or a worker took it) between the two calls: it is running anyway.
+    return "pending";
+  }
 }
 
 /** The batch's ingests that are still open and still belong to this AEM job. */

@@ -69,6 +69,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
             records: deps.records,
             redis: connections.redis,
             prefix: connections.prefix,
+            aemPoll: connections.queues.get("aem-poll")!,
+            hintRate: { perSecond: env.AEM_EVENT_HINTS_PER_SECOND, burst: env.AEM_EVENT_HINT_BURST },
           }),
         (app, connections) =>
           registerIngestRoutes(app, {

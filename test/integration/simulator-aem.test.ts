@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAemSim } from "../../src/simulator/aem.js";
@@ -29,7 +29,9 @@ let origin: Server;
 let originUrl: string;
 let hook: Server;
 let hookUrl: string;
-const events: { contentType: string | undefined; body: Json }[] = [];
+const events: { headers: IncomingHttpHeaders; contentType: string | undefined; body: Json }[] = [];
+/** What the webhook receiver answers; the seed's receiver answers 200. */
+let hookStatus = 200;
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {
@@ -81,8 +83,8 @@ beforeAll(async () => {
   originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   hook = createServer((req, res) => {
     void readBody(req).then((text) => {
-      events.push({ contentType: req.headers["content-type"], body: JSON.parse(text) });
-      res.writeHead(200);
+      events.push({ headers: req.headers, contentType: req.headers["content-type"], body: JSON.parse(text) });
+      res.writeHead(hookStatus);
       res.end();
     });
   });
@@ -100,6 +102,7 @@ afterAll(async () => {
 beforeEach(() => {
   sim.reset();
   events.length = 0;
+  hookStatus = 200;
 });
 
 describe("AEM Assets Import simulator", () => {
@@ -239,25 +242,35 @@ describe("AEM Assets Import simulator", () => {
     expect(done.body.state).toBe("FAILED");
   });
 
-  it("posts processing_completed CloudEvents (structured mode) for imported files to the webhook", async () => {
+  it("posts processing_completed CloudEvents as seed 003 does: application/json, no credentials", async () => {
     sim.setScenario({
       modules: { aem: { jobDurationMs: 500, webhookUrl: hookUrl, failFiles: ["bad.png"] } },
     });
     const location = await startImport([file("one.png"), file("bad.png"), file("two.png")]);
     await waitFor("two events", () => (events.length >= 2 ? true : undefined));
-    const jobId = location.split("/").at(-2);
     for (const event of events) {
-      expect(event.contentType).toContain("application/cloudevents+json");
+      // Seed 003: "Request Body schema: application/json", "Security None".
+      expect(event.contentType).toBe("application/json");
+      expect(event.headers.authorization).toBeUndefined();
+      expect(event.headers["x-api-key"]).toBeUndefined();
+      expect(Object.keys(event.headers).filter((name) => name.startsWith("ce-"))).toEqual([]);
+      // The seed's required attributes, and nothing about the import job in the data.
+      expect(Object.keys(event.body).sort()).toEqual(
+        ["data", "datacontenttype", "id", "source", "specversion", "time", "type"].sort(),
+      );
       expect(event.body).toMatchObject({
         specversion: "1.0",
         type: "aem.assets.asset.processing_completed",
         datacontenttype: "application/json",
-        data: { importJobId: jobId },
       });
+      expect(Object.keys(event.body.data)).toEqual(["repositoryMetadata"]);
       expect(event.body.source).toMatch(/^acct:aem(-cmstg)?-p\d+-e\d+@adobe\.com$/);
       expect(event.body.id).toBeTruthy();
       expect(Number.isNaN(Date.parse(event.body.time as string))).toBe(false);
-      expect(event.body.data.assetId).toMatch(/^urn:aaid:aem:/);
+      expect(event.body.data.repositoryMetadata["repo:assetId"]).toMatch(/^urn:aaid:aem:/);
+      expect(event.body.data.repositoryMetadata["repo:path"]).toMatch(
+        /^\/content\/dam\/ingest\/(one|two)\.png$/,
+      );
     }
     expect(events.map((e): string => e.body.data.repositoryMetadata["repo:name"] as string).sort()).toEqual([
       "one.png",
@@ -267,5 +280,19 @@ describe("AEM Assets Import simulator", () => {
       (await call("GET", location)).status === 303 ? true : undefined,
     );
     expect((sim.stats().modules.aem as Json).events.delivered).toBe(2);
+  });
+
+  it("takes only a 200 as delivered: any other answer is retried, then counted failed", async () => {
+    hookStatus = 202;
+    sim.setScenario({
+      modules: { aem: { jobDurationMs: 100, webhookUrl: hookUrl, webhookMaxAttempts: 2 } },
+    });
+    await startImport([file("one.png")]);
+    const stats = await waitFor("the delivery to be given up", () => {
+      const counters = (sim.stats().modules.aem as { events: { failed: number } }).events;
+      return counters.failed >= 1 ? counters : undefined;
+    });
+    expect(stats).toMatchObject({ delivered: 0, failed: 1, attempts: 2 });
+    expect(events).toHaveLength(2);
   });
 });

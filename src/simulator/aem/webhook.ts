@@ -16,8 +16,12 @@ const CHECK_AGAIN_MS = 25;
 const DELIVERY_TIMEOUT_MS = 5_000;
 
 /**
- * Sends `aem.assets.asset.processing_completed` CloudEvents (structured mode) as a job's files are
- * imported. One timer per job, armed for the next file due; jobs without a webhook have none.
+ * Sends `aem.assets.asset.processing_completed` CloudEvents as a job's files are imported, the way
+ * seed 003 describes the webhook: the whole event as the body with `content-type: application/json`
+ * (not `application/cloudevents+json`), no credentials of any kind ("Security None"), and success
+ * only when the receiver answers 200. The `data` carries the asset's `repositoryMetadata` and
+ * nothing about the import job: an asset event is about the asset. One timer per job, armed for
+ * the next file due; jobs without a webhook have none.
  */
 export class WebhookSender {
   readonly counters: WebhookCounters = { delivered: 0, failed: 0, attempts: 0 };
@@ -84,7 +88,6 @@ export class WebhookSender {
       time: new Date(this.ctx.now()).toISOString(),
       datacontenttype: "application/json",
       data: {
-        assetId: file.assetId,
         repositoryMetadata: {
           "repo:assetId": file.assetId,
           "repo:name": file.fileName,
@@ -94,8 +97,6 @@ export class WebhookSender {
           "dc:format": file.mimeType,
           "repo:size": file.fileSize,
         },
-        importJobId: job.id,
-        sourceUrl: file.url,
       },
     };
     const body = JSON.stringify(event);
@@ -127,12 +128,13 @@ export class WebhookSender {
     try {
       const response = await request(url, {
         method: "POST",
-        headers: { "content-type": "application/cloudevents+json; charset=utf-8" },
+        headers: { "content-type": "application/json" },
         body,
         signal: AbortSignal.timeout(DELIVERY_TIMEOUT_MS),
       });
       await response.body.dump();
-      return response.statusCode >= 200 && response.statusCode <= 299;
+      // The seed's receiver answers 200; anything else is a failed delivery, retried.
+      return response.statusCode === 200;
     } catch {
       return false;
     }
