@@ -6,6 +6,12 @@ import {
   type UpstreamHttpSettings,
 } from "./http/upstream-client.js";
 import { createImagesAdapter, type ImagesAdapter } from "./images/images-adapter.js";
+import {
+  createAssetBindingAdapter,
+  type AssetBindingAdapter,
+} from "./asset-binding/asset-binding-adapter.js";
+import { assetBindingSettingsFromEnv } from "./asset-binding/asset-binding-settings.js";
+import { vimondTenants } from "./vimond-tenant.js";
 import { createStatusAdapter, type StatusAdapter } from "./status/status-adapter.js";
 import { closeAuth, upstreamSettingsFromEnv, type UpstreamSettingsOverrides } from "./upstream-settings.js";
 
@@ -38,6 +44,14 @@ export type {
   InvalidateCacheResult,
 } from "./images/images-adapter.js";
 export { ImageRejectedError, isImageRejectedError } from "./images/image-rejected-error.js";
+export type {
+  AssetBindingAdapter,
+  AssetBindingAdapterOptions,
+  BindResult,
+} from "./asset-binding/asset-binding-adapter.js";
+export { createAssetBindingAdapter } from "./asset-binding/asset-binding-adapter.js";
+export { assetBindingOffWarning } from "./asset-binding/asset-binding-settings.js";
+export { vimondTenants } from "./vimond-tenant.js";
 export { createAisAdapter } from "./ais/ais-adapter.js";
 export { isSettled, mapJobState, mapTaskState } from "./ais/ais-states.js";
 export { createStatusAdapter } from "./status/status-adapter.js";
@@ -51,6 +65,8 @@ export interface VimondAdapters {
   ais: AisAdapter;
   status: StatusAdapter;
   images: ImagesAdapter;
+  /** Sets an asset's `imagePackId`; absent when `ASSET_BIND_BASE_URL` is unset (binding off). */
+  assetBinding?: AssetBindingAdapter;
   /** Waits for in-flight requests, then closes every pool (token endpoints included). */
   close(): Promise<void>;
 }
@@ -88,10 +104,8 @@ export function createVimondAdapters(env: Env, overrides: UpstreamSettingsOverri
     client: client(aisSettings),
     ...(env.AIS_COMPANY_ID ? { companyId: env.AIS_COMPANY_ID } : {}),
   });
-  const status = createStatusAdapter({
-    client: client(statusSettings),
-    ...(env.STATUS_TENANT ? { tenant: env.STATUS_TENANT } : {}),
-  });
+  const tenants = vimondTenants(env);
+  const status = createStatusAdapter({ client: client(statusSettings), tenant: tenants.status });
   const imagesClient = client(imagesSettings);
   // The cache host is part of the same platform and takes the same credentials as the admin API.
   const cacheClient = env.IMAGES_CACHE_URL
@@ -101,14 +115,26 @@ export function createVimondAdapters(env: Env, overrides: UpstreamSettingsOverri
     client: imagesClient,
     ...(cacheClient ? { cacheClient } : {}),
     cacheEnvironment: env.IMAGES_CACHE_ENVIRONMENT,
-    cacheTenant: env.IMAGES_CACHE_TENANT,
+    cacheTenant: tenants.imageCache,
   });
+  let assetBinding: AssetBindingAdapter | undefined;
+  const bindSettings = assetBindingSettingsFromEnv(env, imagesSettings, overrides);
+  if (bindSettings) {
+    // Its own credentials are closed with the rest; borrowed Image Service ones are closed once.
+    if (bindSettings.auth !== imagesSettings.auth) settings.push(bindSettings);
+    assetBinding = createAssetBindingAdapter({
+      client: client(bindSettings),
+      pathTemplate: env.ASSET_BIND_PATH,
+      method: env.ASSET_BIND_METHOD,
+    });
+  }
 
   let closed: Promise<void> | undefined;
   return {
     ais,
     status,
     images,
+    ...(assetBinding ? { assetBinding } : {}),
     close: () =>
       (closed ??= (async () => {
         await Promise.all(clients.map((c) => c.close()));

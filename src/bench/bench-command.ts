@@ -219,10 +219,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
       ([op]) => !op.startsWith("ais.createMediaFeed"),
     );
     const upstreamTotal = chainOperations.reduce((a, [, n]) => a + n, 0);
-    // Per package: a status lookup, an image pack and one image fetch; per push of up to 50 entries:
-    // the push, one job read and one task list.
+    // Per package: a status lookup, an image pack, one image fetch and the pack's binding (read the
+    // asset, set its imagePackId); per push of up to 50 entries: the push, one job read and one task list.
     const pushes = Math.ceil(count / 50);
-    const minimum = count * 3 + pushes * 3;
+    const minimum = count * 5 + pushes * 3;
     const workerMemory = await processMemory(worker.child.process.pid ?? 0);
 
     let inFlightResult:

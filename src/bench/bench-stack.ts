@@ -113,6 +113,7 @@ export async function startWorkerProcess(options: {
     IMAGES_BASE_URL: options.sim.images,
     IMAGES_TOKEN: options.sim.token,
     IMAGES_CACHE_URL: options.sim.imageCache,
+    ASSET_BIND_BASE_URL: options.sim.images,
     ...options.env,
   });
   const url = `http://127.0.0.1:${port}`;

@@ -17,7 +17,7 @@ import {
 const CLUSTER_NODE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
 
 /** Upstreams that routes can target or that the chain calls; each has the same family of settings. */
-export const UPSTREAMS = ["AIS", "STATUS", "IMAGES", "AEM", "ASSETS"] as const;
+export const UPSTREAMS = ["AIS", "STATUS", "IMAGES", "AEM", "ASSETS", "ASSET_BIND"] as const;
 export type UpstreamKey = (typeof UPSTREAMS)[number];
 
 const UPSTREAM_NAMES: Record<UpstreamKey, string> = {
@@ -26,6 +26,7 @@ const UPSTREAM_NAMES: Record<UpstreamKey, string> = {
   IMAGES: "the Vimond Image Service",
   AEM: "the AEM Assets Import API",
   ASSETS: "the Asset Management API",
+  ASSET_BIND: "the asset REST API that binds image packs to assets",
 };
 
 function upstreamFields(key: UpstreamKey) {
@@ -137,9 +138,13 @@ export const envSchema = z.object({
     optionalText(),
     "Publisher (companyId) whose media feeds the AIS job and task paths name; a route may override it.",
   ),
+  VIMOND_TENANT: doc(
+    optionalText(),
+    "Tenant of the Vimond platform; the default of STATUS_TENANT and IMAGES_CACHE_TENANT (unset: IMAGES_CACHE_TENANT, else vimond).",
+  ),
   STATUS_TENANT: doc(
     optionalText(),
-    "Sent as X-Vimond-Tenant to the Status API; unset: the tenant comes from the token.",
+    "Sent as X-Vimond-Tenant with every Status API request (seed 002); unset: VIMOND_TENANT, else IMAGES_CACHE_TENANT, else vimond.",
   ),
   IMAGES_CACHE_URL: doc(
     httpUrl(),
@@ -149,7 +154,10 @@ export const envSchema = z.object({
     text("prod"),
     "Environment segment of the cache invalidation path ({environment}-lof).",
   ),
-  IMAGES_CACHE_TENANT: doc(text("vimond"), "Tenant segment of the cache invalidation path."),
+  IMAGES_CACHE_TENANT: doc(
+    optionalText(),
+    "Tenant segment of the cache invalidation path; unset: VIMOND_TENANT, else vimond.",
+  ),
   ...upstreamShape,
   AEM_API_KEY: doc(
     optionalText(),
@@ -162,6 +170,18 @@ export const envSchema = z.object({
   AEM_EVENT_HINT_BURST: doc(
     integer(50, 1, 100_000),
     "How many of those hints may come back to back before AEM_EVENT_HINTS_PER_SECOND applies.",
+  ),
+  ASSET_BIND_BASE_URL: doc(
+    httpUrl(),
+    "Asset REST API that binds a new image pack to its asset (sets the asset's imagePackId, seed 004); unset: packs are not bound (a warning at start-up). Without ASSET_BIND_TOKEN, _TOKEN_FILE or _OAUTH_TOKEN_URL the IMAGES_* credentials are used.",
+  ),
+  ASSET_BIND_PATH: doc(
+    text("/api/assets/{assetId}"),
+    "Path of an asset below ASSET_BIND_BASE_URL; {assetId} is replaced by the Vimond asset id.",
+  ),
+  ASSET_BIND_METHOD: doc(
+    oneOf(["PATCH", "PUT"], "PATCH"),
+    'How the binding is written: PATCH sends {"imagePackId": …}; PUT sends the asset as read with imagePackId replaced.',
   ),
 });
 

@@ -70,6 +70,8 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     IMAGES_BASE_URL: sim.urls.images,
     IMAGES_TOKEN: sim.token,
     IMAGES_CACHE_URL: sim.urls.imageCache,
+    // The simulator serves the asset REST API's binding beside the Image Service.
+    ASSET_BIND_BASE_URL: sim.urls.images,
     AEM_BASE_URL: sim.urls.aem,
     AEM_TOKEN: sim.token,
     AEM_API_KEY: "ingest-worker-demo",

@@ -1,5 +1,6 @@
 import { UnrecoverableError } from "bullmq";
 import { isImageRejectedError, type ImagesAdapter } from "../adapters/index.js";
+import type { Logger } from "../log/logger.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { luaScript } from "../queues/lua-script.js";
@@ -103,8 +104,48 @@ export function createImageFetchProcessor(deps: ChainDeps) {
       await records.setFields(id, { [CACHE_FIELD]: "done" });
       await records.history(id, BRANCH, `image cache of pack ${packId}: ${result.status}`);
     }
-    return finish({ ok: true }, `pack ${packId}: fetched ${fetched} of ${images.length} images`);
+    const fetchedDetail = `pack ${packId}: fetched ${fetched} of ${images.length} images`;
+    const binding = await bindPack(assetId, packId, record.upstream.boundImagePackId, ctx.log);
+    if (!binding.ok)
+      return finish({ ok: false, reason: binding.reason }, `${fetchedDetail}; ${binding.reason}`);
+    if (binding.bound) learned = { ...learned, boundImagePackId: packId };
+    return finish({ ok: true }, `${fetchedDetail}; ${binding.detail}`);
   });
+
+  /**
+   * Makes the asset reference its pack (seed 004: "Bind the returned ID to an asset by setting the
+   * asset's imagePackId"), after the images are in, so the asset never points at an empty pack it
+   * did not point at before. A record that saw the binding already writes nothing; otherwise the
+   * adapter reads the asset first, so a rerun after a crash finds it bound and writes nothing too.
+   * An unknown asset fails the branch: the images would sit in a pack nothing references.
+   */
+  async function bindPack(
+    assetId: string,
+    packId: string,
+    recorded: string | undefined,
+    log: Logger,
+  ): Promise<{ ok: true; bound: boolean; detail: string } | { ok: false; reason: string }> {
+    const binding = deps.vimond?.assetBinding;
+    if (!binding)
+      return { ok: true, bound: false, detail: "not bound to the asset (ASSET_BIND_BASE_URL unset)" };
+    if (recorded === packId) return { ok: true, bound: false, detail: `asset ${assetId} bound` };
+    const result = await binding.ensureBound(assetId, packId);
+    if (result.status === "asset_not_found") {
+      return {
+        ok: false,
+        reason: `asset ${assetId} not found by the asset REST API (${result.path}): pack ${packId} is not bound`,
+      };
+    }
+    if (result.status === "already_bound") return { ok: true, bound: true, detail: `asset ${assetId} bound` };
+    if (result.previous !== undefined) {
+      log.warn(
+        { assetId, packId, previous: result.previous },
+        "asset referenced another image pack: re-bound",
+      );
+      return { ok: true, bound: true, detail: `asset ${assetId} re-bound from pack ${result.previous}` };
+    }
+    return { ok: true, bound: true, detail: `asset ${assetId} bound` };
+  }
 
   /**
    * Whether an earlier run's fetch, whose answer was lost, stored the original. Provable only while

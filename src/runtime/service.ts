@@ -7,6 +7,7 @@ import { createEventSink } from "../intake/accept.js";
 import { BucketPoller } from "../intake/bucket-poller.js";
 import { bridgeEmbeddedS3 } from "../intake/embedded-bridge.js";
 import { SqsConsumer } from "../intake/sqs-consumer.js";
+import { assetBindingOffWarning } from "../adapters/asset-binding/asset-binding-settings.js";
 import { createSqsAdapter } from "../adapters/sqs/sqs-adapter.js";
 import { sqsSettingsFromEnv } from "../adapters/sqs/sqs-settings.js";
 import { moduleLogger } from "../log/logger.js";
@@ -38,6 +39,8 @@ export interface ServiceOptions extends ChainDepsOptions {
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<Service> {
   const { env } = config;
   if (!config.routes) log.warn("no ROUTES_FILE set: events will be accepted and counted as unrouted");
+  const bindingOff = assetBindingOffWarning(env, config.routes);
+  if (bindingOff) log.warn(bindingOff);
   let deps!: ChainDeps & { close(): Promise<void> };
   const stoppers: Array<() => Promise<void>> = [];
   const runtime = await startRuntime({

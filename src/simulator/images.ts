@@ -1,6 +1,7 @@
 import type { SimContext, SimModule, SimModuleFactory } from "./core/types.js";
 import { settingsReader } from "./module-kit/settings.js";
 import { adminRoutes } from "./images/admin-routes.js";
+import { assetRoutes } from "./images/asset-routes.js";
 import { cacheRoutes } from "./images/cache-routes.js";
 import { locationConfigRoutes } from "./images/location-config-routes.js";
 import { publicRoutes } from "./images/public-routes.js";
@@ -8,8 +9,9 @@ import { imagesSettingsSchema } from "./images/settings.js";
 import { clearImageStore, imageStoreFor } from "./images/store.js";
 
 /**
- * The Vimond Image Service (seed 004): admin and client API on the `images` base URL. Shares its
- * store with `createImageCacheSim` through `imageStoreFor(ctx)`.
+ * The Vimond Image Service (seed 004): admin and client API on the `images` base URL, plus the
+ * asset REST API's binding of packs to assets (`/api/assets/{assetId}`). Shares its store with
+ * `createImageCacheSim` through `imageStoreFor(ctx)`.
  */
 export const createImagesSim: SimModuleFactory = (ctx: SimContext): SimModule => {
   const store = imageStoreFor(ctx);
@@ -22,6 +24,7 @@ export const createImagesSim: SimModuleFactory = (ctx: SimContext): SimModule =>
       ...publicRoutes(store, settings),
       ...adminRoutes({ ctx, store, settings }),
       ...locationConfigRoutes(store),
+      ...assetRoutes(ctx, store, settings),
     ],
     stats: () => {
       let withOriginal = 0;
@@ -31,6 +34,8 @@ export const createImagesSim: SimModuleFactory = (ctx: SimContext): SimModule =>
       }
       let duplicateFetches = 0;
       for (const count of store.fetchCounts.values()) if (count > 1) duplicateFetches += count - 1;
+      let assetsBound = 0;
+      for (const asset of store.assets.values()) if (asset.imagePackId !== null) assetsBound += 1;
       const settingsError = readSettings().error;
       return {
         packs: store.packs.size,
@@ -38,6 +43,9 @@ export const createImagesSim: SimModuleFactory = (ctx: SimContext): SimModule =>
         ...store.counters,
         duplicateFetches,
         fetchesByPackLocation: Object.fromEntries(store.fetchCounts),
+        assets: store.assets.size,
+        assetsBound,
+        bindings: { ...store.bindings },
         ...(settingsError !== undefined ? { settingsError } : {}),
       };
     },

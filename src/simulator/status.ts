@@ -8,7 +8,10 @@
  * SKIPPED (after RETRIEVAL, as for an unchanged source), or CANCELLED by `DELETE /cancel/{id}`
  * (cancelling a finished ingest changes nothing and still answers 204).
  * Lists are newest first; `cursor` is base64 of `{"startTime","ingestId"}` of the last item, as in
- * the seed. `X-Vimond-Tenant`, when sent, must match the ingest's tenant (else it is invisible).
+ * the seed. Every list and detail example of the seed sends `X-Vimond-Tenant`: without it those
+ * answer 400 (`{ error, message }`), and with it only the tenant's ingests are visible. The seed's
+ * cancel example sends no tenant, so cancel accepts a request without one (and, with one, sees only
+ * that tenant's ingests). `requireTenantHeader: false` restores the old lenient reads.
  */
 import { z } from "zod";
 import { seededUuid } from "./core/random.js";
@@ -60,6 +63,7 @@ export const statusSettingsSchema = z
       .optional(),
     profileName: z.string().min(1).optional(),
     tenant: z.string().min(1).optional(),
+    /** Default true: list and detail without `X-Vimond-Tenant` answer 400, as the seed always sends it. */
     requireTenantHeader: z.boolean().optional(),
   })
   .strict();
@@ -314,15 +318,21 @@ export function createStatusSim(ctx: SimContext): SimModule {
     };
   }
 
-  /** Tenant check: a string is a 400 message, `false` hides the ingest, `true` shows it. */
-  function tenantFilter(req: SimRequest): string | ((ingest: Ingest) => boolean) {
-    const tenant = req.headers["x-vimond-tenant"];
-    if (!tenant) return settings().requireTenantHeader ? "X-Vimond-Tenant header is required" : () => true;
+  /**
+   * Tenant check: a string is a 400 message, else a filter that shows only the tenant's ingests.
+   * `optional` is for cancel, whose seed example sends no tenant.
+   */
+  function tenantFilter(req: SimRequest, optional = false): string | ((ingest: Ingest) => boolean) {
+    const tenant = req.headers["x-vimond-tenant"]?.trim();
+    if (!tenant) {
+      const required = !optional && settings().requireTenantHeader !== false;
+      return required ? "X-Vimond-Tenant header is required" : () => true;
+    }
     return (ingest) => ingest.tenant === tenant;
   }
 
-  function visible(req: SimRequest, id: string | undefined): Ingest | SimResponse {
-    const allowed = tenantFilter(req);
+  function visible(req: SimRequest, id: string | undefined, tenantOptional = false): Ingest | SimResponse {
+    const allowed = tenantFilter(req, tenantOptional);
     if (typeof allowed === "string") return badRequest(allowed);
     const ingest = id === undefined ? undefined : ingests.get(id);
     if (!ingest || ingest.startAt > ctx.now() || !allowed(ingest)) return notFound(`ingest ${id} not found`);
@@ -391,7 +401,7 @@ export function createStatusSim(ctx: SimContext): SimModule {
         pattern: "/cancel/:ingestId",
         operation: "cancelIngest",
         handler: (req) => {
-          const found = visible(req, req.params.ingestId);
+          const found = visible(req, req.params.ingestId, true);
           if (!("phases" in found)) return found;
           const now = ctx.now();
           const state = view(found, now).status;

@@ -232,3 +232,84 @@ describe("Images adapter: seed 004", () => {
     expect(pack).toHaveProperty("title", "kept");
   });
 });
+
+describe("Asset binding adapter (seed 004: bind the pack by setting the asset's imagePackId)", () => {
+  const bindEnv = (extra: Record<string, string> = {}) =>
+    simEnv(sim, { ASSET_BIND_BASE_URL: sim.urls.images, ...extra });
+  const simAsset = async (assetId: string) => {
+    const res = await fetch(`${sim.urls.images}/api/assets/${assetId}`, {
+      headers: { authorization: `Bearer ${sim.token}` },
+    });
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  it("is off without ASSET_BIND_BASE_URL, and the seed names the field it sets", ({ skip }) => {
+    expect(pool.make(simEnv(sim)).assetBinding).toBeUndefined();
+    const seed = readSeed("004_ff881a796ddc10fa.txt");
+    if (seed === undefined) skip("../shared/seeds is not beside the checkout");
+    expect(seed).toContain("Bind the returned ID to an asset by setting the asset's `imagePackId`");
+  });
+
+  it("binds, then finds the asset bound and writes nothing; re-binds an asset moved to another pack", async () => {
+    const binding = pool.make(bindEnv()).assetBinding!;
+    const { id: packId } = await images.createImagePack();
+    const { id: other } = await images.createImagePack();
+    expect(await binding.ensureBound("100", packId)).toEqual({ status: "bound" });
+    expect((await simAsset("100")).imagePackId).toBe(packId);
+    expect(await binding.ensureBound("100", packId)).toEqual({ status: "already_bound" });
+    expect(simCounts(sim, "images", "bindImagePack")).toEqual({ "200": 1 });
+    expect(await binding.ensureBound("100", other)).toEqual({ status: "bound", previous: packId });
+    expect((await simAsset("100")).imagePackId).toBe(other);
+    expect(sim.stats().modules.images).toMatchObject({ bindings: { writes: 2, redundant: 0 } });
+  });
+
+  it("PUT sends the asset as read with imagePackId replaced, so the other fields survive", async () => {
+    const binding = pool.make(bindEnv({ ASSET_BIND_METHOD: "PUT" })).assetBinding!;
+    const { id: packId } = await images.createImagePack();
+    await fetch(`${sim.urls.images}/api/assets/7`, {
+      method: "PATCH",
+      headers: { authorization: `Bearer ${sim.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ title: "kept", genre: "news" }),
+    });
+    expect(await binding.ensureBound("7", packId)).toEqual({ status: "bound" });
+    expect(await simAsset("7")).toMatchObject({ title: "kept", genre: "news", imagePackId: packId });
+  });
+
+  it("takes the path from ASSET_BIND_PATH and answers an unknown asset with asset_not_found", async () => {
+    const { id: packId } = await images.createImagePack();
+    sim.setScenario({ modules: { images: { missingAssets: ["404*"] } } });
+    const binding = pool.make(bindEnv()).assetBinding!;
+    expect(await binding.ensureBound("404-me", packId)).toEqual({
+      status: "asset_not_found",
+      path: "/api/assets/404-me",
+    });
+    // A path the API does not serve looks the same as an unknown asset: the path tells them apart.
+    const elsewhere = pool.make(bindEnv({ ASSET_BIND_PATH: "/v1/asset/{assetId}/x" })).assetBinding!;
+    expect(await elsewhere.ensureBound("a b", packId)).toEqual({
+      status: "asset_not_found",
+      path: "/v1/asset/a%20b/x",
+    });
+    expect(() => pool.make(bindEnv({ ASSET_BIND_PATH: "/api/assets" }))).toThrow(/\{assetId\}/);
+  });
+
+  it("retries the write on 5xx (it is idempotent) and reports what it could not do", async () => {
+    const binding = pool.make(bindEnv()).assetBinding!;
+    const { id: packId } = await images.createImagePack();
+    sim.setScenario({ faults: { images: { bindImagePack: { errorRates: { "503": 1 } } } } });
+    expect(await upstreamFailure(() => binding.ensureBound("5", packId))).toMatchObject({
+      upstream: "assetBind",
+      operation: "bindImagePack",
+      status: 503,
+      retryable: true,
+      attempts: 3,
+    });
+  });
+
+  it("uses the Image Service's credentials unless ASSET_BIND_* names its own", async () => {
+    const { id: packId } = await images.createImagePack();
+    const own = pool.make(bindEnv({ ASSET_BIND_TOKEN: "wrong-token-value" })).assetBinding!;
+    expect(await upstreamFailure(() => own.ensureBound("9", packId))).toMatchObject({ status: 401 });
+    const borrowed = pool.make(bindEnv()).assetBinding!;
+    expect(await borrowed.ensureBound("9", packId)).toEqual({ status: "bound" });
+  });
+});

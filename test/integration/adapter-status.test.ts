@@ -3,6 +3,7 @@ import { buildAtomFeed } from "../../src/adapters/ais/atom-feed.js";
 import type { UpstreamClient, UpstreamRequest } from "../../src/adapters/http/upstream-client.js";
 import type { VimondAdapters } from "../../src/adapters/index.js";
 import { createStatusAdapter, type StatusAdapter } from "../../src/adapters/status/status-adapter.js";
+import { vimondTenants } from "../../src/adapters/vimond-tenant.js";
 import { ingestDetailsSchema, ingestListSchema } from "../../src/adapters/status/status-schemas.js";
 import { mapIngestStatus, mapIngestTaskStatus } from "../../src/adapters/status/status-states.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
@@ -158,13 +159,74 @@ describe("Status adapter: tenant header", () => {
     expect(await other.cancel(ingest.id)).toEqual({ status: "not_found" });
   });
 
-  it("fails with a 400 when the API requires the header and none is configured", async () => {
-    sim.setScenario({ modules: { status: { requireTenantHeader: true } } });
+  it("sends a tenant on every call even when STATUS_TENANT is unset (the simulator requires one)", async () => {
+    const assetId = await importVideo("t2");
+    const ingest = await ingestOf(assetId, () => true);
+    // No tenant variable at all: the seed's `vimond`, which is the simulator's tenant.
     const bare = pool.make(simEnv(sim)).status;
-    const error = await upstreamFailure(() => bare.findIngests({ assetId: "1" }));
-    expect(error).toMatchObject({ status: 400, retryable: false });
-    expect(error.message).toMatch(/X-Vimond-Tenant/);
-    expect(await status.findIngests({ assetId: "1" })).toEqual([]);
+    expect((await bare.findIngests({ assetId })).map((i) => i.id)).toEqual([ingest.id]);
+    expect((await bare.getIngest(ingest.id)).id).toBe(ingest.id);
+    // VIMOND_TENANT and the older IMAGES_CACHE_TENANT are where the header comes from next.
+    const tenantEnvs: Array<Record<string, string>> = [
+      { VIMOND_TENANT: "acme" },
+      { IMAGES_CACHE_TENANT: "acme" },
+    ];
+    for (const env of tenantEnvs) {
+      const other = pool.make(simEnv(sim, env)).status;
+      expect(await other.findIngests({ assetId })).toEqual([]);
+    }
+    sim.setScenario({ modules: { status: { tenant: "acme" } } });
+    const acmeAsset = await importVideo("t3");
+    const acme = pool.make(simEnv(sim, { VIMOND_TENANT: "acme" })).status;
+    await waitFor("acme's ingest", async () => (await acme.findIngests({ assetId: acmeAsset }))[0]);
+    expect(await bare.findIngests({ assetId: acmeAsset })).toEqual([]);
+  });
+
+  it("picks the tenant: STATUS_TENANT, then VIMOND_TENANT, then IMAGES_CACHE_TENANT, then vimond", () => {
+    expect(vimondTenants(simEnv(sim))).toEqual({ status: "vimond", imageCache: "vimond" });
+    expect(vimondTenants(simEnv(sim, { IMAGES_CACHE_TENANT: "img" }))).toEqual({
+      status: "img",
+      imageCache: "img",
+    });
+    expect(vimondTenants(simEnv(sim, { VIMOND_TENANT: "v", IMAGES_CACHE_TENANT: "img" }))).toEqual({
+      status: "v",
+      imageCache: "img",
+    });
+    expect(vimondTenants(simEnv(sim, { VIMOND_TENANT: "v", STATUS_TENANT: "s" }))).toEqual({
+      status: "s",
+      imageCache: "v",
+    });
+  });
+
+  it("sends X-Vimond-Tenant on list, detail and cancel", async () => {
+    const seen: Array<Record<string, string> | undefined> = [];
+    const client: UpstreamClient = {
+      upstream: "status",
+      baseUrl: "http://seed.invalid",
+      request: async <T>(request: UpstreamRequest<T>) => {
+        seen.push(request.headers);
+        const body = request.path.startsWith("/ingests/")
+          ? { ingestId: "i", assetId: "a", status: "COMPLETED", tasks: [] }
+          : { items: [], count: 0, cursor: null };
+        return {
+          status: 204,
+          headers: {},
+          body: (request.schema ? request.schema.parse(body) : body) as T,
+          rawText: "",
+        };
+      },
+      close: async () => {},
+    };
+    const adapter = createStatusAdapter({ client, tenant: "acme" });
+    await adapter.findIngests({ assetId: "a" });
+    await adapter.getIngest("i");
+    await adapter.cancel("i");
+    expect(seen).toEqual([
+      { "x-vimond-tenant": "acme" },
+      { "x-vimond-tenant": "acme" },
+      { "x-vimond-tenant": "acme" },
+    ]);
+    expect(() => createStatusAdapter({ client, tenant: " " })).toThrow(/tenant/);
   });
 });
 
@@ -247,7 +309,7 @@ describe("Status adapter: the seed's own examples", () => {
       .filter((v) => v.labels.upstream === "status")
       .reduce((sum, v) => sum + v.value, 0);
 
-    const fromList = await createStatusAdapter({ client: seedClient(all) }).findIngests({
+    const fromList = await createStatusAdapter({ tenant: "vimond", client: seedClient(all) }).findIngests({
       assetId: "869214",
     });
     expect(fromList).toEqual([
@@ -258,14 +320,21 @@ describe("Status adapter: the seed's own examples", () => {
         profileName: "331456700",
       }),
     ]);
-    const skipped = await createStatusAdapter({ client: seedClient(all) }).findIngests({ assetId: "869216" });
+    const skipped = await createStatusAdapter({ tenant: "vimond", client: seedClient(all) }).findIngests({
+      assetId: "869216",
+    });
     expect(skipped[0]?.status).toBe("skipped");
-    const fromSingle = await createStatusAdapter({ client: seedClient(single) }).findIngests({
+    const fromSingle = await createStatusAdapter({
+      tenant: "vimond",
+      client: seedClient(single),
+    }).findIngests({
       assetId: "179057",
     });
     expect(fromSingle.map((i) => i.id)).toEqual(["d484cf3e-a329-438a-9896-b55e026f62c4"]);
 
-    const detail = await createStatusAdapter({ client: seedClient(details) }).getIngest("ignored");
+    const detail = await createStatusAdapter({ tenant: "vimond", client: seedClient(details) }).getIngest(
+      "ignored",
+    );
     expect(detail).toMatchObject({
       id: "7dd40659-2494-45bc-b533-83e7deb97155",
       assetId: "867228",

@@ -10,6 +10,7 @@ import { createStatusTrackProcessor } from "../../src/processors/status-track.js
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import type { NewIngest } from "../../src/records/record-store.js";
+import { FAST_RETRY } from "../support/adapter-harness.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
@@ -49,6 +50,8 @@ beforeAll(async () => {
       { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
     ],
     steps: ["status-track", "image-fetch", "notify"],
+    // The binding on, against the simulator's asset endpoint, as the demo and bench run it.
+    simEnv: (sim) => ({ ASSET_BIND_BASE_URL: sim.urls.images }),
     processors: (d) => [
       createStatusTrackProcessor(d),
       createImageFetchProcessor(d),
@@ -145,6 +148,24 @@ function calls(upstream: string, operation: string): number {
   return Object.values(h.sim.stats().requests[`${upstream}.${operation}`] ?? {}).reduce((a, b) => a + b, 0);
 }
 
+/** The asset as the simulator's asset REST API holds it. */
+async function simAsset(assetId: string): Promise<{ imagePackId: string | null }> {
+  const res = await fetch(`${h.sim.urls.images}/api/assets/${encodeURIComponent(assetId)}`, {
+    headers: { authorization: `Bearer ${h.sim.token}` },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { imagePackId: string | null };
+}
+
+async function pointAssetAt(assetId: string, imagePackId: string): Promise<void> {
+  const res = await fetch(`${h.sim.urls.images}/api/assets/${encodeURIComponent(assetId)}`, {
+    method: "PATCH",
+    headers: { authorization: `Bearer ${h.sim.token}`, "content-type": "application/json" },
+    body: JSON.stringify({ imagePackId }),
+  });
+  expect(res.status).toBe(200);
+}
+
 describe("image-fetch", () => {
   it("creates the asset's pack once, fetches every image, and reuses the pack for the next version", async () => {
     const assetId = `a-${randomUUID()}`;
@@ -233,6 +254,101 @@ describe("image-fetch", () => {
     expect(imageStats().fetches[`${packId}/main`]).toBe(2);
     expect(imageStats().invalidations[packId]).toBe(1);
     expect((await h.deps.records.get(v2))?.state).toBe("processing");
+  });
+
+  it("binds the pack to the asset after the fetches, records it, and the next version writes nothing", async () => {
+    const assetId = `a-${randomUUID()}`;
+    const writes = calls("images", "bindImagePack");
+    const v1 = await newRecord([{ location: "main", file: "main.png", eTag: "m1" }]);
+    await fetchImages(v1, assetId);
+    const first = await terminal(v1);
+    expect(first.state).toBe("completed");
+    const packId = first.upstream.imagePackId!;
+    expect(first.upstream.boundImagePackId).toBe(packId);
+    expect(first.steps["image-fetch"]?.detail).toContain(`asset ${assetId} bound`);
+    expect((await simAsset(assetId)).imagePackId).toBe(packId);
+    expect(calls("images", "bindImagePack")).toBe(writes + 1);
+
+    const v2 = await newRecord([{ location: "main", file: "main.png", eTag: "m2" }]);
+    await fetchImages(v2, assetId);
+    const second = await terminal(v2);
+    expect(second.state).toBe("completed");
+    expect(second.upstream.boundImagePackId).toBe(packId);
+    expect(calls("images", "bindImagePack")).toBe(writes + 1);
+    expect(h.sim.stats().modules.images?.bindings).toMatchObject({ redundant: 0 });
+  });
+
+  it("does not bind twice on a rerun, even when the write's answer was lost; re-binds a moved asset", async () => {
+    const assetId = `a-${randomUUID()}`;
+    const writes = calls("images", "bindImagePack");
+    // The write lands but its answer is lost, every time, until the fault is cleared: the job fails
+    // its attempts, and each rerun must find the asset bound instead of writing again.
+    await h.scenario({ faults: { images: { bindImagePack: { errorAfterEffect: { reset: 1 } } } } });
+    const id = await newRecord(
+      [{ location: "main", file: "main.png", eTag: "m1" }],
+      ["status-track", "image-fetch"],
+    );
+    const job = await fetchImages(id, assetId, jobId("img", id), {
+      attempts: 50,
+      backoff: { type: "fixed", delay: 50 },
+    });
+    try {
+      await waitFor("the write to land", async () =>
+        calls("images", "bindImagePack") > writes ? true : undefined,
+      );
+      await waitFor(
+        "a failed attempt",
+        async () => ((await h.queue("image-fetch").getJob(job.id!))?.attemptsMade ?? 0) >= 1,
+      );
+    } finally {
+      await h.scenario({ faults: { images: null } });
+    }
+    const branch = await waitFor("the image-fetch branch to report", async () => {
+      const reported = (await h.deps.records.get(id))?.branches["image-fetch"];
+      return reported === "pending" ? undefined : reported;
+    });
+    expect(branch).toBe("ok");
+    const record = (await h.deps.records.get(id))!;
+    const packId = record.upstream.imagePackId!;
+    expect(record.upstream.boundImagePackId).toBe(packId);
+    // Only the first attempt wrote (its HTTP client retried the idempotent write within that
+    // attempt); every later attempt read the asset, found it bound, and wrote nothing.
+    const writesAfterFirstAttempt = calls("images", "bindImagePack");
+    expect(writesAfterFirstAttempt - writes).toBe(FAST_RETRY.retry?.maxAttempts);
+    const reads = calls("images", "getAsset");
+
+    // A duplicate job of the open ingest: the record says bound, so nothing is read or written.
+    const again = await fetchImages(id, assetId, jobId("img", id, "again"));
+    await waitFor("the duplicate job", async () => (await again.getState()) === "completed");
+    expect(calls("images", "getAsset")).toBe(reads);
+    expect(calls("images", "bindImagePack")).toBe(writesAfterFirstAttempt);
+
+    // Someone points the asset at another pack: the next version of the package binds it back.
+    const other = (await vimond.images.createImagePack({ note: "someone else's" })).id;
+    await pointAssetAt(assetId, other);
+    const v2 = await newRecord([{ location: "main", file: "main.png", eTag: "m1" }]);
+    await fetchImages(v2, assetId);
+    const rebound = await terminal(v2);
+    expect(rebound.state).toBe("completed");
+    expect(rebound.steps["image-fetch"]?.detail).toContain(`re-bound from pack ${other}`);
+    expect((await simAsset(assetId)).imagePackId).toBe(packId);
+  });
+
+  it("fails the branch when the asset REST API does not know the asset", async () => {
+    const assetId = `missing-${randomUUID()}`;
+    await h.scenario({ modules: { images: { missingAssets: ["missing-*"] } } });
+    try {
+      const id = await newRecord([{ location: "main", file: "main.png", eTag: "m1" }]);
+      await fetchImages(id, assetId);
+      const record = await terminal(id);
+      expect(record.state).toBe("failed");
+      expect(record.branches["image-fetch"]).toMatch(
+        /^failed: asset missing-.* not found by the asset REST API/,
+      );
+      expect(record.upstream.boundImagePackId).toBeUndefined();
+    } finally {
+      await h.scenario({ modules: { images: { missingAssets: [] } } });
+    }
   });
 
   it("agrees on one pack when two versions of an asset start at once", async () => {

@@ -242,6 +242,46 @@ describe("Image Service simulator", () => {
     expect((sim.stats().modules.imageCache as Json).invalidationsByPack).toEqual({ [id]: 1 });
   });
 
+  it("binds a pack to an asset (imagePackId): PATCH merges, PUT replaces, unknown packs are 422", async () => {
+    const asset = (id: string) => `${sim.urls.images}/api/assets/${id}`;
+    const packId = await createPack();
+    expect((await call("GET", asset("42"), undefined, { authorization: "" })).status).toBe(401);
+    expect((await call("GET", asset("42"))).body).toMatchObject({ id: "42", imagePackId: null });
+
+    const bound = await call("PATCH", asset("42"), { imagePackId: packId });
+    expect(bound.status).toBe(200);
+    expect(bound.body).toMatchObject({ id: "42", imagePackId: packId });
+    expect((await call("GET", asset("42"))).body).toMatchObject({ imagePackId: packId });
+    expect((await call("PATCH", asset("42"), { imagePackId: "no-such-pack" })).status).toBe(422);
+    expect((await call("PATCH", asset("42"), { imagePackId: { nested: true } })).status).toBe(400);
+    expect((await call("PUT", asset("42"), { title: "no pack named" })).status).toBe(400);
+    // The same value again is accepted, and counted as a write a careful client never sends.
+    expect((await call("PATCH", asset("42"), { imagePackId: packId })).status).toBe(200);
+
+    await call("PATCH", asset("43"), { title: "kept", imagePackId: null });
+    const replaced = await call("PUT", asset("43"), { imagePackId: packId, genre: "news" });
+    expect(replaced.body).toMatchObject({ id: "43", imagePackId: packId, genre: "news" });
+    expect(replaced.body).not.toHaveProperty("title");
+
+    expect(sim.stats().modules.images).toMatchObject({
+      assets: 2,
+      assetsBound: 2,
+      bindings: { writes: 4, redundant: 1, refused: 3 },
+    });
+  });
+
+  it("answers 404 for assets the scenario says do not exist, and injects faults on the binding", async () => {
+    const asset = (id: string) => `${sim.urls.images}/api/assets/${id}`;
+    const packId = await createPack();
+    sim.setScenario({ modules: { images: { missingAssets: ["gone-*"] } } });
+    expect((await call("GET", asset("gone-1"))).status).toBe(404);
+    expect((await call("PATCH", asset("gone-1"), { imagePackId: packId })).status).toBe(404);
+    expect((await call("GET", asset("here-1"))).status).toBe(200);
+    sim.setScenario({ faults: { images: { bindImagePack: { errorRates: { "503": 1 } } } } });
+    expect((await call("PATCH", asset("here-1"), { imagePackId: packId })).status).toBe(503);
+    expect((await call("GET", asset("here-1"))).body).toMatchObject({ imagePackId: null });
+  });
+
   it("refuses invalid module settings with a 400 on the scenario", async () => {
     const res = await fetch(`${sim.urls.images}/_sim/scenario`, {
       method: "POST",

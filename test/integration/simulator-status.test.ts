@@ -71,9 +71,10 @@ beforeEach(async () => {
   feedId = ((await res.json()) as Obj).id as number;
 });
 
+/** GET with the token and, as every example of seed 002 sends it, `X-Vimond-Tenant: vimond`. */
 async function get(path: string, headers: Record<string, string> = {}) {
   const res = await fetch(`${status}${path}`, {
-    headers: { authorization: `Bearer ${sim.token}`, ...headers },
+    headers: { authorization: `Bearer ${sim.token}`, "x-vimond-tenant": "vimond", ...headers },
   });
   const text = await res.text();
   return { status: res.status, json: (text ? JSON.parse(text) : undefined) as Obj };
@@ -282,8 +283,40 @@ describe("Status simulator: listing", () => {
     expect((await get(`/ingests`, { "x-vimond-tenant": "someone-else" })).json.count).toBe(0);
     expect((await get(`/ingests/${item.ingestId}`, { "x-vimond-tenant": "someone-else" })).status).toBe(404);
     expect((await get(`/ingests/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
-    sim.setScenario({ modules: { status: { requireTenantHeader: true } } });
-    expect((await get(`/ingests`)).status).toBe(400);
+  });
+
+  it("answers list and detail without X-Vimond-Tenant with a 400 error body, as the seed always sends it", async () => {
+    const [assetId] = await importVideos(["no-tenant"]);
+    const item = await ingestFor(assetId!, () => true);
+    const bare = async (path: string, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${status}${path}`, {
+        headers: { authorization: `Bearer ${sim.token}`, ...headers },
+      });
+      return { status: res.status, json: (await res.json()) as Obj };
+    };
+    for (const path of [`/ingests`, `/ingests?assetId=${assetId}`, `/ingests/${item.ingestId}`]) {
+      const answer = await bare(path);
+      expect(answer.status).toBe(400);
+      expect(answer.json).toEqual({ error: "bad_request", message: "X-Vimond-Tenant header is required" });
+      expect((await bare(path, { "x-vimond-tenant": "  " })).status).toBe(400);
+    }
+    // The lenient reading stays available to a scenario that wants it.
+    sim.setScenario({ modules: { status: { requireTenantHeader: false } } });
+    expect((await bare(`/ingests?assetId=${assetId}`)).json.count).toBe(1);
+  });
+
+  it("cancels without X-Vimond-Tenant, as the seed's cancel example does; a wrong tenant sees nothing", async () => {
+    sim.setScenario({ modules: { status: { durationsMs: { encoding: 3_600_000_000 } } } });
+    const [assetId] = await importVideos(["cancel-bare"]);
+    const running = await ingestFor(assetId!, (i) => i.status === "ENCODING");
+    const cancel = (headers: Record<string, string>) =>
+      fetch(`${status}/cancel/${running.ingestId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${sim.token}`, ...headers },
+      }).then((r) => r.status);
+    expect(await cancel({ "x-vimond-tenant": "someone-else" })).toBe(404);
+    expect(await cancel({})).toBe(204);
+    expect((await get(`/ingests/${running.ingestId}`)).json.status).toBe("CANCELLED");
   });
 
   it("requires a token", async () => {

@@ -26,6 +26,8 @@ export interface ChainHarnessOptions {
   /** Builds the processors under test from the shared deps. */
   processors: (deps: ChainDeps) => StepProcessor[];
   env?: Record<string, string>;
+  /** Environment that names the simulator's URLs (e.g. `ASSET_BIND_BASE_URL`), applied after `env`. */
+  simEnv?: (sim: RunningSimulator) => Record<string, string>;
   speed?: number;
   runWorkers?: boolean;
 }
@@ -75,6 +77,7 @@ export async function startChainHarness(options: ChainHarnessOptions): Promise<C
     POLL_MAX_DELAY_MS: "200",
     ATOM_BATCH_MAX_WAIT_MS: "20",
     ...options.env,
+    ...options.simEnv?.(sim),
   });
   const routes = parseRoutes(
     JSON.parse(

@@ -76,8 +76,11 @@ export interface StatusAdapter {
 /** What `createStatusAdapter` needs. */
 export interface StatusAdapterOptions {
   client: UpstreamClient;
-  /** Sent as `X-Vimond-Tenant` (the seed's examples send it); unset: the token decides. */
-  tenant?: string;
+  /**
+   * Sent as `X-Vimond-Tenant` with every request: every example of seed 002 sends it, and without
+   * it the API cannot tell whose ingests to show.
+   */
+  tenant: string;
 }
 
 const DEFAULT_LIMIT = 25;
@@ -87,7 +90,8 @@ const MAX_PAGES = 20;
 /** Builds the Status adapter over a client bound to the Status API base URL. */
 export function createStatusAdapter(options: StatusAdapterOptions): StatusAdapter {
   const { client } = options;
-  const headers: Record<string, string> = options.tenant ? { "x-vimond-tenant": options.tenant } : {};
+  if (options.tenant.trim() === "") throw new Error("the Status API needs a tenant (X-Vimond-Tenant)");
+  const headers: Record<string, string> = { "x-vimond-tenant": options.tenant };
 
   return {
     async findIngests(query) {

@@ -18,6 +18,8 @@ export const imagesSettingsSchema = z.strictObject({
     .int()
     .nonnegative()
     .default(256 * 1024),
+  /** Asset ids (substring, `*` glob or `/regex/`) the asset REST API does not know: 404. */
+  missingAssets: z.array(z.string()).default([]),
   /** When true, `GET /api/systemsCheck` answers 503 (a degraded datastore). */
   systemsCheckFails: z.boolean().default(false),
 });

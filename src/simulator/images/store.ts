@@ -22,6 +22,17 @@ export interface ImagePack {
   updated: string;
 }
 
+/**
+ * An asset of the asset REST API as far as the binding needs it: its `imagePackId` (seed 004) and
+ * whatever other fields a client PUT.
+ */
+export interface SimAsset {
+  id: string;
+  imagePackId: string | null;
+  fields: Record<string, unknown>;
+  updated: string;
+}
+
 /** A stored original; bytes are kept only up to a size limit to bound memory in benchmarks. */
 export interface StoredImage {
   contentType: string;
@@ -43,6 +54,13 @@ export interface ImageStore {
   fetchCounts: Map<string, number>;
   counters: { fetches: number; fetchesFailed: number; uploads: number; uploadsFailed: number };
   invalidations: Map<string, number>;
+  /** Assets by id, created on first use (the AIS module creates assets; this host cannot see them). */
+  assets: Map<string, SimAsset>;
+  /**
+   * Binding writes (PATCH/PUT of an asset); `redundant` counts writes that set the pack the asset
+   * referenced already, which an idempotent client never needs to send.
+   */
+  bindings: { reads: number; writes: number; redundant: number; refused: number };
 }
 
 function emptyStore(): ImageStore {
@@ -54,6 +72,8 @@ function emptyStore(): ImageStore {
     fetchCounts: new Map(),
     counters: { fetches: 0, fetchesFailed: 0, uploads: 0, uploadsFailed: 0 },
     invalidations: new Map(),
+    assets: new Map(),
+    bindings: { reads: 0, writes: 0, redundant: 0, refused: 0 },
   };
 }
 
@@ -97,4 +117,9 @@ export function locationView(name: string, location: PackLocation): Record<strin
     ...(Object.keys(location.regions).length > 0 ? { regions: location.regions } : {}),
     updated: location.updated,
   };
+}
+
+/** The asset as the asset REST API shows it. */
+export function assetView(asset: SimAsset): Record<string, unknown> {
+  return { ...asset.fields, id: asset.id, imagePackId: asset.imagePackId, updated: asset.updated };
 }

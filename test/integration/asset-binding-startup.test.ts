@@ -1,0 +1,88 @@
+import { Writable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { assetBindingOffWarning } from "../../src/adapters/asset-binding/asset-binding-settings.js";
+import { parseEnv, type Config } from "../../src/config/load.js";
+import { parseRoutes } from "../../src/config/routes.js";
+import { configureLogger } from "../../src/log/logger.js";
+import { startService } from "../../src/runtime/service.js";
+import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+
+/**
+ * The worker says once, at start-up, that Vimond routes run without the asset binding: their image
+ * packs are filled but no asset references them (seed 004), which nothing else would reveal.
+ */
+const UPSTREAM_ENV = {
+  AIS_BASE_URL: "http://127.0.0.1:9",
+  AIS_TOKEN: "t",
+  STATUS_BASE_URL: "http://127.0.0.1:9",
+  STATUS_TOKEN: "t",
+  IMAGES_BASE_URL: "http://127.0.0.1:9",
+  IMAGES_TOKEN: "t",
+  ASSETS_BASE_URL: "http://127.0.0.1:9",
+  ASSETS_TOKEN: "t",
+};
+const vimondRoute = { name: "vimond-main", bucket: "in", target: "vimond", vimond: { mediaFeedId: "1" } };
+const otherRoute = {
+  name: "managed-only",
+  bucket: "in-managed",
+  target: "asset-management",
+  assetManagement: { parentFolder: "news" },
+};
+
+const lines: string[] = [];
+const prefixes: string[] = [];
+
+beforeAll(() => {
+  configureLogger({
+    level: "warn",
+    destination: new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString("utf8"));
+        done();
+      },
+    }),
+  });
+});
+afterAll(async () => {
+  configureLogger({});
+  await Promise.all(prefixes.map((prefix) => cleanupPrefix(prefix)));
+});
+
+/** Starts and stops the service; returns the warn lines about the binding it logged meanwhile. */
+async function bindingWarnings(env: Record<string, string>, routes: unknown[]): Promise<string[]> {
+  const prefix = uniquePrefix("asset-binding-startup");
+  prefixes.push(prefix);
+  const config: Config = {
+    env: parseEnv({
+      REDIS_URL: testRedisUrl(),
+      QUEUE_PREFIX: prefix,
+      HTTP_HOST: "127.0.0.1",
+      HTTP_PORT: "0",
+      ...UPSTREAM_ENV,
+      ...env,
+    }),
+    routes: parseRoutes({ routes }),
+  };
+  const from = lines.length;
+  const service = await startService(config, { runWorkers: false });
+  await service.stop();
+  return lines.slice(from).filter((line) => line.includes("ASSET_BIND_BASE_URL"));
+}
+
+describe("asset binding at start-up", () => {
+  it("warns once, naming the Vimond routes, when the binding is off", async () => {
+    const warnings = await bindingWarnings({}, [vimondRoute, otherRoute]);
+    expect(warnings).toHaveLength(1);
+    const line = JSON.parse(warnings[0]!) as { level: string; msg: string };
+    expect(line.level).toBe("warn");
+    expect(line.msg).toContain("image packs of routes vimond-main are filled but not bound");
+    expect(line.msg).not.toContain("managed-only");
+  });
+
+  it("says nothing when the binding is on or no route targets Vimond", async () => {
+    expect(await bindingWarnings({ ASSET_BIND_BASE_URL: "http://127.0.0.1:9" }, [vimondRoute])).toEqual([]);
+    expect(await bindingWarnings({}, [otherRoute])).toEqual([]);
+    const env = parseEnv({});
+    expect(assetBindingOffWarning(env, null)).toBeUndefined();
+  });
+});
