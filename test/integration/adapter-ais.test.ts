@@ -108,6 +108,56 @@ describe("AIS adapter: happy path", () => {
     expect(await ais.listJobs(feedId, { state: "failed" })).toEqual([]);
   });
 
+  it("reads tasks a tenant sends under other field names, and reports the items it cannot read", async () => {
+    sim.setScenario({
+      modules: {
+        ais: {
+          jobQueuedMs: 50,
+          taskDurationMs: 200,
+          taskFields: {
+            id: "taskId",
+            state: "task_status",
+            entryId: "atomEntry.id",
+            entryUpdated: "atomEntry.updated",
+            assetId: "asset.id",
+            type: "kind",
+            created: "createdAt",
+          },
+          taskTypeNames: { VIDEO: "media", METADATA: "meta" },
+        },
+      },
+    });
+    const feedId = await createPushFeed();
+    const { jobId, job: pushed } = await ais.pushFeed(feedId, feedXml(entry("n1")));
+    expect(pushed.tasks?.map((t) => t.type).sort()).toEqual(["METADATA", "VIDEO"]);
+    await settledJob(feedId, jobId);
+    const { tasks, unreadable } = await ais.readTasks(feedId, jobId);
+    expect(unreadable).toEqual([]);
+    expect(tasks).toHaveLength(2);
+    for (const task of tasks) {
+      expect(task).toMatchObject({
+        id: expect.stringMatching(/^\d+$/),
+        jobId,
+        entryId: "n1",
+        entryUpdated: "2024-05-01T10:00:00Z",
+        assetId: expect.stringMatching(/^\d+$/),
+        state: "done",
+        createdAt: expect.any(Number),
+      });
+    }
+    // Retrying by the task's id works whatever the id field is called.
+    expect((await ais.retryTask(tasks[0]!.id))?.id).toBe(tasks[0]!.id);
+
+    // A tenant whose tasks carry no id (taskFields is replaced as a whole): every item is reported.
+    sim.setScenario({ modules: { ais: { taskFields: { id: null } } } });
+    const bare = await ais.readTasks(feedId, jobId);
+    expect(bare.tasks).toEqual([]);
+    expect(bare.unreadable).toHaveLength(2);
+    expect(bare.unreadable[0]).toMatchObject({ reason: "no_id" });
+    expect(bare.unreadable[0]?.keys).toEqual(expect.arrayContaining(["state", "entryId", "type"]));
+    expect(await ais.listTasks(feedId, jobId)).toEqual([]);
+  });
+
   it("reads every page of a job's tasks", async () => {
     const feedId = await createPushFeed();
     const entries = Array.from({ length: 12 }, (_, i) => entry(`p${i}`, { image: true }));
