@@ -49,6 +49,8 @@ function build(options: RootLoggerOptions = {}): Logger {
     base: { service: "ingest-worker" },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // `"level":"warn"`, not pino's `40`: log pipelines and people filter on the name.
+    formatters: { level: (label) => ({ level: label }) },
   };
   return options.destination ? pino(config, options.destination) : pino(config);
 }

@@ -128,6 +128,7 @@ export async function retryIngest(
       .fail(
         id,
         `retry ${retry} could not be queued: ${error instanceof Error ? error.message : String(error)}`,
+        "retry",
       )
       .catch(() => undefined);
     throw error;

@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { moduleLogger } from "../log/logger.js";
 import { withProcessorMetrics, type ProcessorOutcome } from "../metrics/processor-metrics.js";
+import { runAsStep } from "./current-step.js";
 import type { StepProcessor, StepResult } from "./step.js";
 
 /** A payload that fails its schema can never succeed: the message says which field and why. */
@@ -40,7 +41,9 @@ export function toBullProcessor(processor: StepProcessor) {
             .join("; ");
           throw new InvalidPayloadError(step.name, details);
         }
-        return processor.process(parsed.data, { job, token, log: jobLog });
+        return runAsStep({ step: step.name, ...(job.id !== undefined ? { jobId: job.id } : {}) }, () =>
+          processor.process(parsed.data, { job, token, log: jobLog }),
+        );
       },
       classify(job),
     );

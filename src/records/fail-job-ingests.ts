@@ -57,7 +57,7 @@ export async function failIngestsOfJob(
       continue;
     }
     const from = WAITING_ON[step];
-    if (from && (await records.transition(id, "failed", { error: reason, from }))) failed.push(id);
+    if (from && (await records.transition(id, "failed", { error: reason, from, step }))) failed.push(id);
   }
   return failed;
 }

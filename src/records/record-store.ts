@@ -1,5 +1,7 @@
 import type { Redis } from "ioredis";
+import { moduleLogger } from "../log/logger.js";
 import { ingestDuration, ingestsFinished, ingestsStarted } from "../metrics/ingest-metrics.js";
+import { currentStep } from "../queues/current-step.js";
 import {
   packageSchema,
   TERMINAL_STATES,
@@ -14,6 +16,7 @@ import {
 import { CREATE, FINISH_BRANCH, REOPEN, UPDATE } from "./record-scripts.js";
 
 const TERMINAL = [...TERMINAL_STATES].join(",");
+const log = moduleLogger("records");
 
 export interface NewIngest {
   id: string;
@@ -53,8 +56,11 @@ export interface RecordUpdate {
   step?: { name: string; timing: StepTiming };
   /** Lines for the history, in order (after the transition's own line). */
   history?: Array<{ step: string; message: string }>;
-  /** A state change; refused from terminal states and from states outside `from`. */
-  transition?: { to: IngestState; error?: string; from?: IngestState[] };
+  /**
+   * A state change; refused from terminal states and from states outside `from`. `step` names the
+   * step that decided a failure in its warn line; by default the step whose processor is running.
+   */
+  transition?: { to: IngestState; error?: string; from?: IngestState[]; step?: string };
   /** Parallel branches that must all report before the ingest ends (declared once). */
   branches?: string[];
 }
@@ -203,14 +209,14 @@ export class RecordStore {
   async transition(
     id: string,
     to: IngestState,
-    options: { error?: string; from?: IngestState[] } = {},
+    options: { error?: string; from?: IngestState[]; step?: string } = {},
   ): Promise<boolean> {
     return this.update(id, { transition: { to, ...options } });
   }
 
-  /** Fails the ingest with a reason (no-op when already terminal). */
-  fail(id: string, reason: string): Promise<boolean> {
-    return this.transition(id, "failed", { error: reason });
+  /** Fails the ingest with a reason (no-op when already terminal); `step` as in {@link RecordUpdate}. */
+  fail(id: string, reason: string, step?: string): Promise<boolean> {
+    return this.transition(id, "failed", { error: reason, ...(step !== undefined ? { step } : {}) });
   }
 
   /** Declares the parallel branches that must all report before the ingest ends. Idempotent. */
@@ -236,7 +242,8 @@ export class RecordStore {
 
   private async afterUpdate(id: string, change: RecordUpdate, result: unknown): Promise<boolean> {
     if (result !== "ok") return false;
-    if (change.transition && TERMINAL_STATES.has(change.transition.to)) await this.finished(id);
+    if (change.transition && TERMINAL_STATES.has(change.transition.to))
+      await this.finished(id, change.transition.step);
     return true;
   }
 
@@ -396,8 +403,12 @@ export class RecordStore {
     return { items };
   }
 
-  private async finished(id: string): Promise<void> {
-    // The metrics need four fields; the whole record is read only for listeners (notifications).
+  /**
+   * Every way into a terminal state ends here (update, updateMany, finishBranch), so this is the
+   * one place that counts it and, for a failure, writes the warn line: no failure path is missed.
+   */
+  private async finished(id: string, step?: string): Promise<void> {
+    // The metrics need four fields; the whole record is read only for failures and listeners.
     const [target, state, finishedAt, eventAt] = await this.redis.hmget(
       this.key(id),
       "target",
@@ -411,11 +422,36 @@ export class RecordStore {
       { target, outcome: state },
       Math.max(0, ((finishedAt ? Number(finishedAt) : this.now()) - Number(eventAt)) / 1000),
     );
-    if (this.listeners.length === 0) return;
+    const failed = state === "failed";
+    if (this.listeners.length === 0 && !failed) return;
     const record = await this.get(id);
     if (!record) return;
+    if (failed) logFailure(record, step);
     for (const listener of this.listeners) await listener(record);
   }
+}
+
+/**
+ * The one warn line of a failed ingest. The step is the caller's when it named one, else the
+ * failed branches (a branch failure ends the ingest only when the last branch reports, which may
+ * be another branch's job), else the step whose processor is running.
+ */
+function logFailure(record: IngestRecord, step: string | undefined): void {
+  const failedBranches = Object.entries(record.branches)
+    .filter(([, result]) => result.startsWith("failed"))
+    .map(([branch]) => branch);
+  const running = currentStep();
+  log.warn(
+    {
+      ingestId: record.id,
+      step: step ?? (failedBranches.length > 0 ? failedBranches.join(",") : (running?.step ?? "unknown")),
+      reason: record.lastError ?? "no reason recorded",
+      route: record.route,
+      target: record.target,
+      ...(running?.jobId !== undefined ? { jobId: running.jobId } : {}),
+    },
+    "ingest failed",
+  );
 }
 
 /** Hash field/value pairs of upstream ids (`up:<name>`). */
