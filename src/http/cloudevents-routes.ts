@@ -95,7 +95,8 @@ function bearerMatches(header: string | undefined, token: string): boolean {
  * change state: a `processing_completed` naming a file of an open AEM ingest only makes that AEM
  * job's poll run now, and the poll reads the job from AEM (authenticated) and acts on what AEM
  * says. Such hints are rate-limited (over the limit they are answered alike and counted, and AEM is
- * not read sooner), never written to Redis, and always answered 200 with the same body, so the
+ * not read sooner), write nothing to Redis but a "look again soon" mark for a poll that is already
+ * reading (one key per open AEM job), and are always answered 200 with the same body, so the
  * answer tells a stranger nothing. A body that is not an AEM event gets 401. Polling stays the
  * fallback for lost or dropped events.
  */
@@ -198,7 +199,10 @@ async function hintOutcome(
   const aemJobId = (await options.records.get(match.ingestId))?.upstream.aemJobId;
   if (aemJobId === undefined || options.aemPoll === undefined) return "unmatched";
   // The job id comes from the record, not the event: the poll reads the job this worker imported.
-  const hurried = await hurryAemPoll(options.aemPoll, aemJobId);
+  const hurried = await hurryAemPoll(
+    { queue: options.aemPoll, redis: options.redis, prefix: options.prefix },
+    aemJobId,
+  );
   return hurried === "missing" ? "unmatched" : hurried;
 }
 

@@ -1,4 +1,5 @@
 import { Job, UnrecoverableError, type Queue } from "bullmq";
+import type { Redis } from "ioredis";
 import type { AemImportResultItem, AemJobStatus } from "../adapters/aem/aem-adapter.js";
 import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import type { StepContext, StepProcessor } from "../queues/step.js";
@@ -56,8 +57,13 @@ export function createAemPollProcessor(deps: ChainDeps): StepProcessor<(typeof S
         { initialMs: deps.env.POLL_INITIAL_DELAY_MS, maxMs: deps.env.POLL_MAX_DELAY_MS },
         () => deps.random(),
       );
+      // An event came while this poll was reading, so AEM may have settled since the read: look
+      // again soon rather than after the backoff (the server's Retry-After still holds).
+      const hinted = (await deps.redis.del(aemPollHintKey(deps.prefix, aemJobId))) === 1;
       // The server's Retry-After is a floor: looking earlier only earns another "processing".
-      const delayMs = Math.max(backoff, status.retryAfterMs ?? 0);
+      const delayMs = hinted
+        ? (status.retryAfterMs ?? HINTED_LOOK_AGAIN_MS)
+        : Math.max(backoff, status.retryAfterMs ?? 0);
       await ctx.job.updateData({
         ...payload,
         polls: polls + 1,
@@ -80,19 +86,42 @@ export function aemPollJobId(aemJobId: string): string {
   return jobId("aemp", aemJobId);
 }
 
+/** Marks that an event about the job came while its poll was running (see {@link hurryAemPoll}). */
+export function aemPollHintKey(prefix: string, aemJobId: string): string {
+  return `${prefix}:aem-hinted:${aemJobId}`;
+}
+
+/** How soon a poll that was hinted while reading looks again, when AEM sends no Retry-After. */
+const HINTED_LOOK_AGAIN_MS = 1_000;
+/** The mark outlives any poll it is meant for; a job that settled meanwhile leaves it to expire. */
+const HINT_MARK_SECONDS = 300;
+
 /** What {@link hurryAemPoll} did. */
 export type HurryOutcome = "promoted" | "pending" | "missing";
+
+/** Where {@link hurryAemPoll} finds the job's poll and leaves its mark. */
+export interface HurryTarget {
+  queue: Queue;
+  redis: Redis;
+  prefix: string;
+}
 
 /**
  * Runs an AEM job's poll now rather than when its delay ends: the poll reads the job from AEM and
  * acts on what AEM says, which is why an unauthenticated event may ask for it. `pending`: the poll
- * is already due or running; `missing`: there is no poll (not handed over yet, or over).
+ * is already due or running (a running one is marked to look again soon); `missing`: there is no
+ * poll (not handed over yet, or over).
  */
-export async function hurryAemPoll(queue: Queue, aemJobId: string): Promise<HurryOutcome> {
-  const job = await Job.fromId(queue, aemPollJobId(aemJobId));
+export async function hurryAemPoll(target: HurryTarget, aemJobId: string): Promise<HurryOutcome> {
+  const job = await Job.fromId(target.queue, aemPollJobId(aemJobId));
   if (!job) return "missing";
   const state = await job.getState();
-  if (state === "waiting" || state === "active" || state === "prioritized") return "pending";
+  if (state === "active") {
+    // Its read may predate the event: the mark makes it look again soon instead of backing off.
+    await target.redis.set(aemPollHintKey(target.prefix, aemJobId), "1", "EX", HINT_MARK_SECONDS);
+    return "pending";
+  }
+  if (state === "waiting" || state === "prioritized") return "pending";
   if (state !== "delayed") return "missing";
   try {
     await job.promote();

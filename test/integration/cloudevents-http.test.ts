@@ -406,6 +406,32 @@ describe("POST /v1/events/cloudevents without the intake token (AEM's own delive
     }
   });
 
+  it("a hint that finds the poll reading AEM makes it look again soon instead of backing off", async () => {
+    await h.scenario({ modules: { aem: { jobDurationMs: 604_800_000 } } });
+    const id = await importPackage("racing");
+    const aemJobId = await importing(id);
+    await pollDelayed(aemJobId);
+    const [first, second] = await forgedEvents(id);
+    // Slow status reads, so the poll is still reading when the second event comes.
+    await h.scenario({ faults: { aem: { getImportJobStatus: { latencyMs: 1_000 } } } });
+    try {
+      const reads = statusReads();
+      const pending = await hints("pending");
+      expect((await deliver(first)).statusCode).toBe(200);
+      await waitFor("the poll to be reading", async () =>
+        (await pollState(aemJobId)) === "active" ? true : undefined,
+      );
+      expect((await deliver(second)).statusCode).toBe(200);
+      expect(await hints("pending")).toBe(pending + 1);
+      // Its first read may have come before the event: it reads again within seconds, not 600 s.
+      await waitFor("a second read", async () => (statusReads() >= reads + 2 ? true : undefined));
+      await pollDelayed(aemJobId);
+      expect((await h.deps.records.get(id))?.state).toBe("importing");
+    } finally {
+      await h.scenario({ faults: { aem: null } });
+    }
+  });
+
   it("rate-limits hints: over the limit they are answered alike and counted, and AEM is not read", async () => {
     await h.scenario({ modules: { aem: { jobDurationMs: 604_800_000 } } });
     const id = await importPackage("limited");
