@@ -9,7 +9,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ["eslint.config.js", "test/fixtures/*.mjs"] },
+        projectService: { allowDefaultProject: ["eslint.config.js", "test/fixtures/*.mjs", "examples/*.mjs"] },
         tsconfigRootDir: import.meta.dirname,
       },
     },

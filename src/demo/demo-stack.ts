@@ -6,6 +6,7 @@ import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
 import { startSimulator, type RunningSimulator } from "../simulator/index.js";
 import { startService, type Service } from "../runtime/service.js";
 import { demoRoutes } from "./sample-packages.js";
+import { createSqsQueue, forwardToSqs, type SqsForwarder } from "./sqs-forwarder.js";
 
 export const DEMO_BUCKET = "media-in";
 const DEMO_COMPANY = "1";
@@ -16,7 +17,11 @@ export interface DemoStack {
   s3: EmbeddedS3;
   sim: RunningSimulator;
   config: Config;
+  /** The variables the service was configured with, as strings (what `demo --keep` prints). */
+  rawEnv: Record<string, string>;
   service: Service;
+  /** Stops the in-process worker only (idempotent); S3, the simulator and Redis stay up. */
+  stopService(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,6 +32,11 @@ export interface DemoStackOptions {
   prefix?: string;
   /** Redis to use; default REDIS_URL, else a private redis-server. */
   redisUrl?: string;
+  /**
+   * Deliver the embedded S3's notifications through this simulated SQS queue instead of in-process,
+   * so a worker in another process (`demo --keep`) receives them the way production does.
+   */
+  sqsQueue?: string;
 }
 
 /** Media feeds are set up by operators in AIS; the demo creates its PUSH feed like one would. */
@@ -53,7 +63,8 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
   const s3 = await startEmbeddedS3({ buckets: [DEMO_BUCKET] });
   const sim = await startSimulator({ port: 0, speed: options.speed });
   const mediaFeedId = await createFeed(sim);
-  const env: Env = parseEnv({
+  const queueUrl = options.sqsQueue ? await createSqsQueue(sim.urls.sqs, options.sqsQueue) : undefined;
+  const rawEnv: Record<string, string> = {
     LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     REDIS_URL: redisUrl,
     QUEUE_PREFIX: options.prefix ?? `{demo-${process.pid}-${Date.now().toString(36)}}`,
@@ -80,22 +91,32 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     POLL_INITIAL_DELAY_MS: "250",
     POLL_MAX_DELAY_MS: "2000",
     ATOM_BATCH_MAX_WAIT_MS: "100",
+    ...(queueUrl ? { SQS_QUEUE_URL: queueUrl, SQS_ENDPOINT: sim.urls.sqs } : {}),
     ...options.env,
-  });
+  };
+  const env: Env = parseEnv(rawEnv);
   const config: Config = {
     env,
     routes: parseRoutes({ routes: demoRoutes(mediaFeedId, DEMO_BUCKET) }, "demo routes"),
   };
-  const service = await startService(config, { embeddedS3: s3 });
+  const service = await startService(config, queueUrl ? {} : { embeddedS3: s3 });
+  const forwarder: SqsForwarder | undefined = queueUrl ? forwardToSqs(s3, sim.urls.sqs, queueUrl) : undefined;
+  let serviceStopped: Promise<unknown> | undefined;
+  const stopService = async () => {
+    await (serviceStopped ??= service.stop());
+  };
   return {
     redisUrl,
     ...(localRedis ? { localRedis } : {}),
     s3,
     sim,
     config,
+    rawEnv,
     service,
+    stopService,
     async stop() {
-      await service.stop();
+      await stopService();
+      await forwarder?.stop();
       await sim.stop();
       await s3.stop();
       await localRedis?.stop();
