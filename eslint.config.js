@@ -9,7 +9,9 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ["eslint.config.js", "test/fixtures/*.mjs", "examples/*.mjs"] },
+        projectService: {
+          allowDefaultProject: ["eslint.config.js", "test/fixtures/*.mjs", "examples/*.mjs"],
+        },
         tsconfigRootDir: import.meta.dirname,
       },
     },
