@@ -2,7 +2,8 @@ import { UnrecoverableError } from "bullmq";
 import type { AssetsAdapter, AssetView } from "../adapters/assets/assets-adapter.js";
 import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import { chainActions } from "../metrics/ingest-metrics.js";
-import { jobId } from "../queues/job-options.js";
+import { ingestJobId } from "../queues/job-options.js";
+import { runOf } from "../records/ingest-record.js";
 import type { StepContext, StepProcessor } from "../queues/step.js";
 import { defineProcessor } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
@@ -82,7 +83,8 @@ export function createAssetsRegisterProcessor(
     await deps.enqueue(
       "assets-poll",
       { ingestId, managedAssetId: assetId, polls: 0 },
-      { jobId: jobId("amp", ingestId, assetId), delay: deps.env.POLL_INITIAL_DELAY_MS },
+      // The run: a retried ingest can find the same asset again (reconciled by location).
+      { jobId: ingestJobId("amp", ingestId, runOf(record), assetId), delay: deps.env.POLL_INITIAL_DELAY_MS },
     );
     return { outcome: "done", detail: `asset ${assetId}` };
   });

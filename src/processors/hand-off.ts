@@ -1,5 +1,5 @@
 import type { Route } from "../config/routes.js";
-import { jobId } from "../queues/job-options.js";
+import { ingestJobId, jobId } from "../queues/job-options.js";
 import { luaScript } from "../queues/lua-script.js";
 import type { IngestRecord } from "../records/ingest-record.js";
 import type { RecordUpdate } from "../records/record-store.js";
@@ -14,7 +14,8 @@ import type { ChainDeps } from "./deps.js";
  *   `ATOM_BATCH_MAX_WAIT_MS` flushes whatever is pending for the feed when it runs.
  * - aem: the ingest id is RPUSHed to `${prefix}:aem:${folder}:pending`; an `aem-import` job
  *   `{ folder }` with id `aem-<folder>-<window>`, same delay, imports what is pending.
- * - asset-management: no list; one `assets-register` job `{ ingestId }` with id `reg-<ingestId>`.
+ * - asset-management: no list; one `assets-register` job `{ ingestId }` with id
+ *   `reg-<ingestId>-r<run>` (the run: see `ingestJobId`).
  *
  * `<window>` is `floor(now / ATOM_BATCH_MAX_WAIT_MS)`: every hand-off in one window adds the same
  * job id (a no-op after the first), and that job runs after the window has closed, so it sees all
@@ -58,7 +59,7 @@ function windowOf(deps: ChainDeps): { slot: number; delay: number } {
  */
 export async function handOff(
   deps: ChainDeps,
-  record: Pick<IngestRecord, "id">,
+  record: { id: IngestRecord["id"]; run: number },
   route: Route,
   also: RecordUpdate = {},
 ): Promise<void> {
@@ -95,7 +96,11 @@ export async function handOff(
     }
     case "asset-management": {
       await queue("queued for asset registration");
-      await deps.enqueue("assets-register", { ingestId }, { jobId: jobId("reg", ingestId) });
+      await deps.enqueue(
+        "assets-register",
+        { ingestId },
+        { jobId: ingestJobId("reg", ingestId, record.run) },
+      );
       return;
     }
   }

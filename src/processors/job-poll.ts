@@ -4,11 +4,11 @@ import { KNOWN_TASK_TYPES } from "../adapters/ais/task-normalizer.js";
 import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import { aisUnplacedTasks } from "../metrics/ais-task-metrics.js";
 import { chainActions } from "../metrics/ingest-metrics.js";
-import { jobId } from "../queues/job-options.js";
+import { ingestJobId, jobId } from "../queues/job-options.js";
 import type { JobPollPayload } from "../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import { runOf, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
 import { placeTasks } from "./task-placement.js";
@@ -181,7 +181,15 @@ export function createJobPollProcessor(deps: ChainDeps) {
             ...(task.retryable !== undefined ? { retryable: task.retryable } : {}),
           },
           // The attempt number makes a later failure of the same task a new remediation.
-          { jobId: jobId("fix", task.id, task.attempts ?? record.attempts.task_retry ?? 0) },
+          // The run keeps an operator retry's remediation apart from the previous run's.
+          {
+            jobId: jobId(
+              "fix",
+              task.id,
+              `r${runOf(record)}`,
+              task.attempts ?? record.attempts.task_retry ?? 0,
+            ),
+          },
         );
       }
       await done("done", `${failed.length} failed task(s) sent to remediate`);
@@ -228,11 +236,15 @@ export function createJobPollProcessor(deps: ChainDeps) {
       await deps.enqueue(
         "status-track",
         { ingestId: id, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
-        { jobId: jobId("track", id) },
+        { jobId: ingestJobId("track", id, runOf(record)) },
       );
     }
     if (branches.includes("image-fetch")) {
-      await deps.enqueue("image-fetch", { ingestId: id, assetId }, { jobId: jobId("img", id) });
+      await deps.enqueue(
+        "image-fetch",
+        { ingestId: id, assetId },
+        { jobId: ingestJobId("img", id, runOf(record)) },
+      );
     }
     return "branched";
   }

@@ -7,7 +7,8 @@ import {
   SIGNATURE_HEADER,
   signBody,
 } from "../notify/cloud-event.js";
-import { jobId } from "../queues/job-options.js";
+import { ingestJobId } from "../queues/job-options.js";
+import { runOf } from "../records/ingest-record.js";
 import { defineProcessor } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import type { RecordStore } from "../records/record-store.js";
@@ -80,7 +81,7 @@ export function createNotifyProcessor(deps: ChainDeps) {
 }
 
 /**
- * Sends every terminal state to each of `urls`: one `notify` job per (ingest, state, URL), with a
+ * Sends every terminal state to each of `urls`: one `notify` job per (ingest, run, state, URL), with a
  * deterministic job id so a repeated trigger adds nothing while the first job is retained.
  */
 export function registerNotifications(
@@ -95,7 +96,8 @@ export function registerNotifications(
         await enqueue(
           "notify",
           { ingestId: record.id, url, state: record.state },
-          { jobId: jobId("notify", record.id, record.state, urlDigest(url)) },
+          // The run: a retried ingest that fails again is a new notification.
+          { jobId: ingestJobId("notify", record.id, runOf(record), record.state, urlDigest(url)) },
         );
       } catch (error) {
         // The state change already happened and will not fire again; throwing here would only

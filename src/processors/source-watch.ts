@@ -4,7 +4,7 @@ import { eventsDropped, eventsUnrouted } from "../metrics/ingest-metrics.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
-import { TERMINAL_STATES, type IngestPackage, type StepTiming } from "../records/ingest-record.js";
+import { runOf, TERMINAL_STATES, type IngestPackage, type StepTiming } from "../records/ingest-record.js";
 import { matchRoute } from "../routing/match-route.js";
 import { assembleManifest, assembleMedia, tombstonePackage, type Assembly } from "./assemble-package.js";
 import type { ChainDeps } from "./deps.js";
@@ -17,7 +17,8 @@ const STEP_NAME = "source-watch";
 /** source-watch statuses after which a record is no longer this step's to work on. */
 const FINISHED: ReadonlySet<StepTiming["status"]> = new Set(["done", "failed", "skipped"]);
 
-type Begin = { go: true; created: boolean } | { go: false; result: StepResult };
+/** `run`: which run of the ingest this is (see `runOf`); its follow-on job ids carry it. */
+type Begin = { go: true; created: boolean; run: number } | { go: false; result: StepResult };
 
 /** `versionId`, else `eTag`, else the sequencer: what identifies this version in the record. */
 function versionOf(event: ObjectEvent): string {
@@ -68,7 +69,7 @@ async function begin(
       !TERMINAL_STATES.has(existing.state) &&
       (status === undefined || !FINISHED.has(status))
     )
-      return { go: true, created: false };
+      return { go: true, created: false, run: runOf(existing) };
     if (payload.polls > 0)
       return { go: false, result: { outcome: "skipped", reason: `ingest is ${existing?.state ?? "gone"}` } };
     eventsDropped.inc({ reason: "duplicate" });
@@ -91,7 +92,53 @@ async function begin(
       await records.history(previous, STEP_NAME, `superseded by ingest ${id}`);
     await records.history(id, STEP_NAME, `newer version of ingest ${previous}`);
   }
-  return { go: true, created: true };
+  return { go: true, created: true, run: 0 };
+}
+
+/**
+ * Drops an event older than one already seen for its key. Its record exists only when an operator
+ * retry re-opened it (as `received`, see RecordStore.reopen): left so, it would never end, so it
+ * is closed as superseded (the newer event is a newer version of the package).
+ */
+async function dropStale(deps: ChainDeps, event: ObjectEvent): Promise<StepResult> {
+  const reason = "stale: a newer event for this key was seen";
+  eventsDropped.inc({ reason: "stale" });
+  await deps.records.update(objectVersionKey(event), {
+    transition: { to: "superseded", from: ["received"] },
+    history: [{ step: STEP_NAME, message: `${reason}; not run again` }],
+  });
+  return { outcome: "skipped", reason };
+}
+
+/**
+ * A delete event is a claim, not a fact: a forged or replayed one, or one overtaken by a newer
+ * put, would unpublish a live asset. S3 is asked (HEAD without a version: what a reader gets
+ * now); only a 404, which S3 also answers when the newest version is a delete marker, counts as
+ * gone. When the object is still there nothing is unpublished (`undefined` means go ahead):
+ * the drop is counted and logged, and a record of this delete that is still open (an operator
+ * retry of a tombstone, a crashed run) is closed as superseded by the version that is there.
+ */
+async function deleteNotApplied(
+  deps: ChainDeps,
+  event: ObjectEvent,
+  id: string,
+  ctx: StepContext,
+): Promise<StepResult | undefined> {
+  const head = await deps.s3.head(event.bucket, event.key);
+  if (!head.exists) return undefined;
+  const version = head.versionId ?? head.eTag;
+  const reason = `delete not applied: s3://${event.bucket}/${event.key} still exists (version ${version})`;
+  eventsDropped.inc({ reason: "not-gone" });
+  ctx.log.info(
+    { bucket: event.bucket, key: event.key, eventName: event.eventName, source: event.source, version },
+    "delete ignored: the object is still there",
+  );
+  // A missing record is left alone (nothing written); a terminal one only gets the history line.
+  await deps.records.update(id, {
+    transition: { to: "superseded" },
+    history: [{ step: STEP_NAME, message: reason }],
+  });
+  return { outcome: "skipped", reason };
 }
 
 /** Why a manifest waits, or undefined when its wait is over (then the ingest fails). */
@@ -168,10 +215,10 @@ export function createSourceWatchProcessor(
 ): StepProcessor<(typeof STEP)["source-watch"]["schema"]> {
   return defineProcessor(STEP["source-watch"], async (payload, ctx) => {
     const { event } = payload;
-    if (payload.polls === 0 && (await isStaleEvent(deps.redis, deps.prefix, event))) {
-      eventsDropped.inc({ reason: "stale" });
-      return { outcome: "skipped", reason: "stale: a newer event for this key was seen" };
-    }
+    const isDelete = event.kind === "removed";
+    // A delete only peeks at the sequencer: it is kept below, once the object is known to be gone.
+    if (payload.polls === 0 && (await isStaleEvent(deps.redis, deps.prefix, event, { peek: isDelete })))
+      return dropStale(deps, event);
     const match = matchRoute(deps.routes, event);
     if (match === undefined) {
       eventsUnrouted.inc({ bucket: unroutedLabel(deps, event.bucket) });
@@ -179,15 +226,21 @@ export function createSourceWatchProcessor(
     }
     if (match.role === "member") return { outcome: "skipped", reason: `member of route ${match.route.name}` };
     const { route } = match;
-    if (event.kind === "removed" && route.deletes === "ignore")
+    if (isDelete && route.deletes === "ignore")
       return { outcome: "skipped", reason: `route ${route.name} ignores deletes` };
 
     const id = objectVersionKey(event);
+    if (isDelete) {
+      const present = await deleteNotApplied(deps, event, id, ctx);
+      if (present !== undefined) return present;
+      if (payload.polls === 0 && (await isStaleEvent(deps.redis, deps.prefix, event)))
+        return dropStale(deps, event);
+    }
     const startedAt = deps.now();
     const started = await begin(deps, route, event, id, payload, startedAt);
     if (!started.go) return started.result;
-    const log = ctx.log.child({ ingestId: id });
-    // A new record got its "running" timing when it was created.
+    // A new record got its "running" timing when it was created. Failures below need no log line
+    // of their own: the record store writes the one warn line of every failed ingest.
     if (!started.created) await timing(deps, id, "running", startedAt);
 
     const packageId = packageIdOf(route.name, event.bucket, event.key);
@@ -196,7 +249,6 @@ export function createSourceWatchProcessor(
       case "invalid":
         await deps.records.fail(id, assembly.reason);
         await timing(deps, id, "failed", startedAt, assembly.reason);
-        log.warn({ reason: assembly.reason }, "package refused");
         return { outcome: "done", detail: "failed: bad input" };
       case "replaced":
         await deps.records.history(id, STEP_NAME, assembly.reason);
@@ -218,11 +270,10 @@ export function createSourceWatchProcessor(
         const reason = `sidecar s3://${event.bucket}/${event.key}: objects not found after ${deps.env.MANIFEST_WAIT_SECONDS}s: ${assembly.keys.map((k) => JSON.stringify(k)).join(", ")}`;
         await deps.records.fail(id, reason);
         await timing(deps, id, "failed", startedAt, reason);
-        log.warn({ reason }, "manifest objects never arrived");
         return { outcome: "done", detail: "failed: objects missing" };
       }
       case "package":
-        return finish(deps, route, id, packageId, assembly.pkg, startedAt);
+        return finish(deps, route, { id, run: started.run }, packageId, assembly.pkg, startedAt);
     }
   });
 }
@@ -230,17 +281,18 @@ export function createSourceWatchProcessor(
 async function finish(
   deps: ChainDeps,
   route: Route,
-  id: string,
+  ingest: { id: string; run: number },
   packageId: string,
   pkg: IngestPackage,
   startedAt: number,
 ): Promise<StepResult> {
+  const { id } = ingest;
   if (!pkg.tombstone) await deps.redis.set(entryIdKey(deps.prefix, packageId), pkg.entryId);
   const what = pkg.tombstone
     ? `tombstone for entry ${pkg.entryId}`
     : `package ${pkg.entryId}: video ${pkg.video?.key ?? "-"}, ${pkg.images.length} image(s)`;
   // The package goes with the hand-off's own write: one Redis call.
-  await handOff(deps, { id }, route, {
+  await handOff(deps, ingest, route, {
     fields: { package: JSON.stringify(pkg) },
     history: [{ step: STEP_NAME, message: `assembled ${what}` }],
   });

@@ -224,7 +224,22 @@ describe("notify", () => {
       .getJobs(["waiting", "delayed", "active", "completed", "failed", "prioritized"]);
     const mine = jobs.filter((job) => (job.data as NotifyPayload).ingestId === id);
     expect(mine).toHaveLength(1);
-    expect(mine[0]?.id).toMatch(new RegExp(`^notify-${id}-failed-[0-9a-f]{16}$`));
+    expect(mine[0]?.id).toMatch(new RegExp(`^notify-${id}-r0-failed-[0-9a-f]{16}$`));
+  });
+
+  it("notifies again when an operator retry of the ingest fails again (issue 13, point 6)", async () => {
+    const id = await newRecord();
+    expect(await h.deps.records.fail(id, "first run failed")).toBe(true);
+    await waitFor("the first failure's notification", async () => (deliveries.get(id) ?? []).length === 1);
+    // What `ingest-worker retry` does to the record; then the second run fails as well.
+    expect(await h.deps.records.reopen(id, ["failed"])).toEqual({ ok: true, retry: 1 });
+    expect(await h.deps.records.fail(id, "second run failed")).toBe(true);
+    // Keyed without the run, the second job had the retained first job's id and was dropped.
+    const both = await waitFor("the second failure's notification", async () => {
+      const list = deliveries.get(id) ?? [];
+      return list.length === 2 ? list : undefined;
+    });
+    expect(both.map((d) => (JSON.parse(d.body) as { data: { state?: string } }).data)).toHaveLength(2);
   });
 
   it("sends no signature header without NOTIFY_SECRET", async () => {
