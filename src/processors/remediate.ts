@@ -8,9 +8,9 @@ import type { RemediatePayload } from "../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
-import { taskMatchesPackage } from "./atom-push.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay } from "./poll-delay.js";
+import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 
 const STEP_NAME = "remediate";
@@ -31,6 +31,16 @@ export const PERMANENT_TASK_ERRORS: ReadonlySet<string> = new Set([
 export function isTransientTaskError(payload: Pick<RemediatePayload, "retryable" | "errorCode">): boolean {
   if (payload.retryable === false) return false;
   return payload.errorCode === undefined || !PERMANENT_TASK_ERRORS.has(payload.errorCode.toUpperCase());
+}
+
+/**
+ * The ingest's tasks in its import job, placed as job-poll placed them: by entry id and version, and
+ * in a one-entry job all of them even when they name no entry (job-poll sends a task here only once
+ * the ingest had tasks, so a job whose tasks name no entry got here as a one-entry job).
+ */
+function ourTasks(record: IngestRecord, tasks: ImportTask[]): ImportTask[] {
+  if (!record.package) return [];
+  return placeTasks(1, [{ id: record.id, pkg: record.package }], tasks).byIngest.get(record.id) ?? [];
 }
 
 /**
@@ -131,9 +141,8 @@ export function createRemediateProcessor(deps: ChainDeps) {
     const job = await ais.getJob(payload.mediaFeedId, payload.importJobId, scopeOf(payload));
     if (isSettled(job.state)) return;
     const tasks = await ais.listTasks(payload.mediaFeedId, payload.importJobId, scopeOf(payload));
-    const others = tasks.filter(
-      (task) => !isSettled(task.state) && !(record.package && taskMatchesPackage(task, record.package)),
-    );
+    const ours = new Set(ourTasks(record, tasks).map((task) => task.id));
+    const others = tasks.filter((task) => !isSettled(task.state) && !ours.has(task.id));
     if (others.length > 0) {
       await records.history(
         record.id,
@@ -154,9 +163,7 @@ export function createRemediateProcessor(deps: ChainDeps) {
     if (assetId === undefined) {
       const tasks = await ais.listTasks(payload.mediaFeedId, payload.importJobId, scopeOf(payload));
       assetId = tasks.find((task) => task.id === payload.taskId && task.assetId !== undefined)?.assetId;
-      assetId ??= tasks.find(
-        (task) => record.package && taskMatchesPackage(task, record.package) && task.assetId !== undefined,
-      )?.assetId;
+      assetId ??= ourTasks(record, tasks).find((task) => task.assetId !== undefined)?.assetId;
     }
     if (assetId === undefined) return;
     const since = record.pushedAt ?? record.createdAt;

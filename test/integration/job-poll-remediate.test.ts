@@ -277,6 +277,60 @@ describe("job-poll and remediate", () => {
     }
   });
 
+  it("aborts a one-entry job whose tasks name no entry when its ingest fails for good", async () => {
+    const abortsBefore = await action("job_abort");
+    // METADATA fails for good while VIDEO never finishes: the job is still running when remediate
+    // gives up, and its only other unfinished task is this ingest's own.
+    await h.scenario({
+      modules: {
+        ais: {
+          taskFields: { entryId: null, entryUpdated: null },
+          outcomes: {
+            "nameless-stall": { failPermanently: true, taskTypes: ["METADATA"] },
+          },
+        },
+      },
+    });
+    // Ten simulated hours of VIDEO import.
+    await h.scenario({ modules: { ais: { taskDurationMs: { VIDEO: 36_000_000 } } } });
+    try {
+      const id = await submit(h, "nameless-stall");
+      const { ais } = requireVimond(h.deps);
+      const importJobId = await waitFor(
+        "the push",
+        async () => (await h.deps.records.get(id))?.upstream.importJobId,
+      );
+      const failed = await waitFor("the METADATA task to fail", async () => {
+        const tasks = await ais.listTasks(h.mediaFeedId, importJobId);
+        return tasks.find((t) => t.state === "failed");
+      });
+      expect(failed.entryId).toBeUndefined();
+      expect((await ais.getJob(h.mediaFeedId, importJobId)).state).toBe("running");
+      await h.deps.enqueue(
+        "remediate",
+        {
+          ingestId: id,
+          mediaFeedId: h.mediaFeedId,
+          companyId: HARNESS_COMPANY,
+          importJobId,
+          taskId: failed.id,
+          taskType: failed.type,
+          errorCode: "INVALID_INPUT",
+        },
+        { jobId: jobId("fix", "nameless", failed.id) },
+      );
+      const record = await ended(h, id);
+      expect(record.state).toBe("failed");
+      expect(record.lastError).toMatch(/^METADATA task failed permanently: INVALID_INPUT/);
+      expect(await action("job_abort")).toBe(abortsBefore + 1);
+      expect((await ais.getJob(h.mediaFeedId, importJobId)).state).toBe("aborted");
+      const history = (await h.deps.records.history(id)).map((e) => e.message).join("\n");
+      expect(history).toContain(`aborted import job ${importJobId}`);
+    } finally {
+      await h.scenario({ modules: { ais: { ...CLEAR_TASK_SHAPE.modules.ais, taskDurationMs: null } } });
+    }
+  });
+
   it("classifies task errors", () => {
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR", retryable: true })).toBe(true);
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR" })).toBe(true);
