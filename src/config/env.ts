@@ -176,7 +176,9 @@ export const envSchema = z.object({
     "Asset REST API that binds a new image pack to its asset (sets the asset's imagePackId, seed 004); unset: packs are not bound (a warning at start-up). Without ASSET_BIND_TOKEN, _TOKEN_FILE or _OAUTH_TOKEN_URL the IMAGES_* credentials are used.",
   ),
   ASSET_BIND_PATH: doc(
-    text("/api/assets/{assetId}"),
+    text("/api/assets/{assetId}")
+      .refine((path) => path.startsWith("/") && path.includes("{assetId}"))
+      .meta({ expects: "a path that starts with / and contains {assetId}" }),
     "Path of an asset below ASSET_BIND_BASE_URL; {assetId} is replaced by the Vimond asset id.",
   ),
   ASSET_BIND_METHOD: doc(

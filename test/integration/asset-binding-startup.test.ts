@@ -85,4 +85,19 @@ describe("asset binding at start-up", () => {
     const env = parseEnv({});
     expect(assetBindingOffWarning(env, null)).toBeUndefined();
   });
+
+  it("refuses an ASSET_BIND_PATH without {assetId} at start-up, naming the variable", () => {
+    expect(parseEnv({}).ASSET_BIND_PATH).toBe("/api/assets/{assetId}");
+    expect(parseEnv({ ASSET_BIND_PATH: "/v2/asset/{assetId}/meta" }).ASSET_BIND_PATH).toBe(
+      "/v2/asset/{assetId}/meta",
+    );
+    for (const bad of ["/api/assets", "api/assets/{assetId}"]) {
+      expect(() => parseEnv({ ASSET_BIND_PATH: bad })).toThrow(
+        `ASSET_BIND_PATH must be a path that starts with / and contains {assetId}, got ${JSON.stringify(bad)}`,
+      );
+    }
+    expect(() => parseEnv({ ASSET_BIND_METHOD: "POST" })).toThrow(
+      /ASSET_BIND_METHOD must be one of PATCH, PUT/,
+    );
+  });
 });
