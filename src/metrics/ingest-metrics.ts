@@ -46,7 +46,7 @@ export const eventsUnrouted = new Counter({
 
 export const eventsDropped = new Counter({
   name: "ingest_events_dropped_total",
-  help: "Object events dropped before routing: duplicate or stale (older sequencer).",
+  help: "Object events dropped: duplicate, stale (older sequencer), or not-gone (a delete of an object S3 still has).",
   labelNames: ["reason"] as const,
   registers: [registry],
 });
