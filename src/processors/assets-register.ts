@@ -82,7 +82,7 @@ export function createAssetsRegisterProcessor(
     await deps.records.transition(ingestId, "importing");
     await deps.enqueue(
       "assets-poll",
-      { ingestId, managedAssetId: assetId, polls: 0 },
+      { ingestId, run: runOf(record), managedAssetId: assetId, polls: 0 },
       // The run: a retried ingest can find the same asset again (reconciled by location).
       { jobId: ingestJobId("amp", ingestId, runOf(record), assetId), delay: deps.env.POLL_INITIAL_DELAY_MS },
     );

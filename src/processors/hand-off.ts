@@ -98,7 +98,7 @@ export async function handOff(
       await queue("queued for asset registration");
       await deps.enqueue(
         "assets-register",
-        { ingestId },
+        { ingestId, run: record.run },
         { jobId: ingestJobId("reg", ingestId, record.run) },
       );
       return;

@@ -171,6 +171,7 @@ export function createJobPollProcessor(deps: ChainDeps) {
           "remediate",
           {
             ingestId: id,
+            run: runOf(record),
             mediaFeedId: payload.mediaFeedId,
             ...(payload.companyId ? { companyId: payload.companyId } : {}),
             importJobId: job.id,
@@ -235,14 +236,20 @@ export function createJobPollProcessor(deps: ChainDeps) {
       const notBefore = video.createdAt ?? record.pushedAt;
       await deps.enqueue(
         "status-track",
-        { ingestId: id, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
+        {
+          ingestId: id,
+          run: runOf(record),
+          assetId,
+          polls: 0,
+          ...(notBefore !== undefined ? { notBefore } : {}),
+        },
         { jobId: ingestJobId("track", id, runOf(record)) },
       );
     }
     if (branches.includes("image-fetch")) {
       await deps.enqueue(
         "image-fetch",
-        { ingestId: id, assetId },
+        { ingestId: id, run: runOf(record), assetId },
         { jobId: ingestJobId("img", id, runOf(record)) },
       );
     }

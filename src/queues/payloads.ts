@@ -9,6 +9,12 @@ import { ObjectEvent } from "../intake/object-event.js";
  */
 
 const id = z.string().min(1);
+/**
+ * The run of the ingest the job was made for (see `runOf`): a job of an earlier run, still alive
+ * after an operator retry re-opened the record, is told apart by it. Absent in jobs queued before
+ * it existed.
+ */
+const run = z.number().int().min(0).optional();
 const pollState = {
   /** How many times this job has polled so far (drives the backoff). */
   polls: z.number().int().min(0).default(0),
@@ -39,6 +45,7 @@ export const jobPollPayload = z.object({
 
 export const remediatePayload = z.object({
   ingestId: id,
+  run,
   mediaFeedId: id,
   companyId: z.string().optional(),
   importJobId: id,
@@ -51,6 +58,7 @@ export const remediatePayload = z.object({
 
 export const statusTrackPayload = z.object({
   ingestId: id,
+  run,
   assetId: id,
   /** Ignore video ingests that started before this time (ms): they belong to an earlier import. */
   notBefore: z.number().optional(),
@@ -59,6 +67,7 @@ export const statusTrackPayload = z.object({
 
 export const imageFetchPayload = z.object({
   ingestId: id,
+  run,
   assetId: id,
 });
 
@@ -72,10 +81,11 @@ export const aemPollPayload = z.object({
   ...pollState,
 });
 
-export const assetsRegisterPayload = z.object({ ingestId: id });
+export const assetsRegisterPayload = z.object({ ingestId: id, run });
 
 export const assetsPollPayload = z.object({
   ingestId: id,
+  run,
   managedAssetId: id,
   ...pollState,
 });

@@ -1,6 +1,6 @@
 import { ObjectEvent, objectVersionKey } from "../intake/object-event.js";
 import type { StepName } from "../queues/names.js";
-import type { IngestState } from "./ingest-record.js";
+import { runOf, type IngestState } from "./ingest-record.js";
 import type { RecordStore } from "./record-store.js";
 
 /** The ingest ids a job's payload names: `ingestId`, `ingestIds`, or source-watch's event. */
@@ -17,6 +17,12 @@ export function ingestIdsOfJob(step: StepName, data: unknown): string[] {
     }
   }
   return [...ids];
+}
+
+/** The run a job was made for (its payload's `run`), when it says. */
+function runOfJob(data: unknown): number | undefined {
+  const run = (data as { run?: unknown } | null)?.run;
+  return typeof run === "number" ? run : undefined;
 }
 
 /**
@@ -42,6 +48,8 @@ const BRANCHES: ReadonlySet<StepName> = new Set(["status-track", "image-fetch"])
  * this step is failed with the step and the last error (a branch step fails its branch), so it
  * shows up in `/v1/ingests?status=failed`, in the metrics and in notifications. Ingests that moved
  * on, ended, or are unknown are left alone; batch jobs (atom-push, aem-import) name no ingest.
+ * Neither is an ingest an operator retried since the job was made (the payload's `run` is older):
+ * the job belonged to the previous run, and the new run has jobs of its own.
  */
 export async function failIngestsOfJob(
   records: RecordStore,
@@ -51,7 +59,12 @@ export async function failIngestsOfJob(
 ): Promise<string[]> {
   const reason = `${step} gave up: ${error.message}`;
   const failed: string[] = [];
+  const jobRun = runOfJob(data);
   for (const id of ingestIdsOfJob(step, data)) {
+    if (jobRun !== undefined) {
+      const record = await records.get(id);
+      if (record && runOf(record) !== jobRun) continue;
+    }
     if (BRANCHES.has(step)) {
       if ((await records.finishBranch(id, step, { ok: false, reason })) === "failed") failed.push(id);
       continue;

@@ -93,4 +93,20 @@ describe("a job that fails for good fails its ingest", () => {
     ).toEqual([]);
     expect((await records.get("done"))?.state).toBe("completed");
   });
+
+  it("leaves an ingest retried since the job was made to the new run's own jobs", async () => {
+    // Run 0 was cancelled while its image-fetch job still retried; the operator then retried it.
+    await records.create({ ...base, id: "i4", key: "k4", state: "processing" });
+    await records.startBranches("i4", ["image-fetch"]);
+    await records.transition("i4", "cancelled");
+    expect(await records.reopen("i4", ["cancelled"])).toEqual({ ok: true, retry: 1 });
+    await records.transition("i4", "processing");
+    await records.startBranches("i4", ["image-fetch"]);
+    const error = new Error("upstream keeps answering 401");
+    expect(await failIngestsOfJob(records, "image-fetch", { ingestId: "i4", run: 0 }, error)).toEqual([]);
+    expect((await records.get("i4"))?.state).toBe("processing");
+    // The new run's own job failing for good does fail it.
+    expect(await failIngestsOfJob(records, "image-fetch", { ingestId: "i4", run: 1 }, error)).toEqual(["i4"]);
+    expect((await records.get("i4"))?.state).toBe("failed");
+  });
 });
