@@ -1,4 +1,6 @@
+import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configureLogger } from "../../src/log/logger.js";
 import { aisUnplacedTasks } from "../../src/metrics/ais-task-metrics.js";
 import { chainActions } from "../../src/metrics/ingest-metrics.js";
 import { createAtomPushProcessor, feedKeys } from "../../src/processors/atom-push.js";
@@ -127,6 +129,8 @@ const TENANT_FIELDS = {
   attempts: "attempt_count",
   created: "created_at",
 };
+const UNPLACED_MESSAGE =
+  "AIS import tasks cannot be placed to an ingest of this job (check the task fields against docs/upstreams.md)";
 const CLEAR_TASK_SHAPE = { modules: { ais: { taskFields: null, taskTypeNames: null } } };
 
 async function ended(h: ChainHarness, id: string): Promise<IngestRecord> {
@@ -375,6 +379,16 @@ describe("job-poll stuck deadline", () => {
     const abortsBefore = h.sim.stats().requests["ais.abortImportJob"]?.["200"] ?? 0;
     const readsBefore = h.sim.stats().requests["ais.listImportTasks"]?.["200"] ?? 0;
     await h.scenario({ modules: { ais: { taskFields: { entryId: null, entryUpdated: null } } } });
+    const lines: string[] = [];
+    configureLogger({
+      level: "warn",
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+          done();
+        },
+      }),
+    });
     try {
       const ids = await submitTogether(h, ["nameless-a", "nameless-b"]);
       const records = await Promise.all(ids.map((id) => ended(h, id)));
@@ -394,7 +408,27 @@ describe("job-poll stuck deadline", () => {
       const job = await requireVimond(h.deps).ais.getJob(h.mediaFeedId, [...jobIds][0]!);
       expect(job.state).toBe("done");
       expect(h.sim.stats().requests["ais.abortImportJob"]?.["200"] ?? 0).toBe(abortsBefore);
+      // One warn line for the job (not one per poll), naming the job and the tasks' field names.
+      const warned = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.msg === UNPLACED_MESSAGE);
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({
+        level: "warn",
+        module: "job-poll",
+        importJobId: job.id,
+        unplaced: 4,
+      });
+      const logged = warned[0]?.tasks as { reason: string; taskId: string; keys: string[] }[];
+      expect(logged).toHaveLength(4);
+      for (const task of logged) {
+        expect(task.reason).toBe("no_entry");
+        expect(task.taskId).toMatch(/^\d+$/);
+        expect(task.keys).toEqual(expect.arrayContaining(["id", "state", "type", "assetId"]));
+        expect(task.keys).not.toContain("entryId");
+      }
     } finally {
+      configureLogger({});
       await h.scenario(CLEAR_TASK_SHAPE);
     }
   });
