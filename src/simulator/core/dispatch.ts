@@ -58,7 +58,9 @@ export class UpstreamDispatcher {
       query: url.searchParams,
       headers: raw.headers,
       body: raw.body,
-      baseUrl: deps.baseUrl(),
+      // Links (Location, QueueUrl) name the host the client used, as a real server's do: bound to
+      // 0.0.0.0 in a container the listen address is no URL another container can reach.
+      baseUrl: raw.headers.host ? `http://${raw.headers.host}` : deps.baseUrl(),
     };
     if (path === "/_sim" || path.startsWith("/_sim/")) return respond(await deps.control(req));
 
