@@ -335,6 +335,21 @@ describe("job-poll and remediate", () => {
     }
   });
 
+  it("takes the video branch from the package when no task names a type", async () => {
+    await h.scenario({ modules: { ais: { taskFields: { type: null } } } });
+    try {
+      const video = await submit(h, "typeless-video");
+      const meta = await submit(h, "typeless-meta", { video: undefined });
+      const [withVideo, without] = [await ended(h, video), await ended(h, meta)];
+      expect(withVideo.state).toBe("completed");
+      expect(branchCalls.get(video)).toEqual(["status-track"]);
+      expect(without.state).toBe("completed");
+      expect(branchCalls.get(meta)).toBeUndefined();
+    } finally {
+      await h.scenario(CLEAR_TASK_SHAPE);
+    }
+  });
+
   it("classifies task errors", () => {
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR", retryable: true })).toBe(true);
     expect(isTransientTaskError({ errorCode: "TRANSIENT_ERROR" })).toBe(true);
