@@ -50,6 +50,8 @@ const manifest = {
   media: { key: "video.mp4" },
   images: [{ key: "poster.png", location: "main" }],
   categories: ["sample"],
+  // A new manifest version on every run, so uploading the same folder again is a new ingest.
+  metadata: { uploadedAt: new Date().toISOString() },
 };
 
 const objects = [

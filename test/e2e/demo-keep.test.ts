@@ -43,7 +43,7 @@ describe("ingest-worker demo --keep", () => {
       REDIS_URL: testRedisUrl(),
     });
     started.push(demo);
-    await demo.waitForOutput(/Ctrl-C stops the stack\./, 60_000);
+    await demo.waitForOutput(/^Ctrl-C stops the stack/m, 60_000);
     const vars = parseExports(demo.output());
     prefix = vars.QUEUE_PREFIX;
     for (const name of [
