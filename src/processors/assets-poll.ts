@@ -8,6 +8,7 @@ import { STEP } from "../queues/steps.js";
 import type { AssetsPollPayload } from "../queues/payloads.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay } from "./poll-delay.js";
+import { fromEarlierRun, TERMINAL_STATES } from "../records/ingest-record.js";
 
 /** The job-history entry a reprocess was started for; an Error still showing it is not a new one. */
 const REPROCESSED_FIELD = "am:reprocessedAfter";
@@ -44,7 +45,8 @@ export function createAssetsPollProcessor(
     }
     const { ingestId, managedAssetId } = payload;
     const record = await deps.records.get(ingestId);
-    if (!record || (await deps.records.isTerminal(ingestId))) {
+    // Ended, gone, or retried by an operator since this job was made (the new run polls its own).
+    if (!record || TERMINAL_STATES.has(record.state) || fromEarlierRun(record, payload.run)) {
       return { outcome: "skipped", reason: `ingest is ${record?.state ?? "gone"}` };
     }
     if (record.upstream.managedAssetId !== managedAssetId) {

@@ -4,7 +4,7 @@ import type { Logger } from "../log/logger.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { luaScript } from "../queues/lua-script.js";
-import { TERMINAL_STATES } from "../records/ingest-record.js";
+import { fromEarlierRun, TERMINAL_STATES } from "../records/ingest-record.js";
 import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 
@@ -40,11 +40,14 @@ export function createImageFetchProcessor(deps: ChainDeps) {
   const { records, redis, prefix } = deps;
   const swapImageVersion = luaScript(redis, "ingestSwapImageVersion", 2, SWAP_IMAGE_VERSION);
 
-  return defineProcessor(STEP["image-fetch"], async ({ ingestId: id, assetId }, ctx): Promise<StepResult> => {
+  return defineProcessor(STEP["image-fetch"], async (payload, ctx): Promise<StepResult> => {
+    const { ingestId: id, assetId } = payload;
     const record = await records.get(id);
     if (!record || TERMINAL_STATES.has(record.state)) {
       return { outcome: "skipped", reason: `ingest is ${record?.state ?? "missing"}` };
     }
+    // Cancelled and retried while this job waited: the new run fetches with its own job.
+    if (fromEarlierRun(record, payload.run)) return { outcome: "skipped", reason: "ingest runs again" };
     if (!deps.vimond) throw new UnrecoverableError("vimond target needs IMAGES_* settings");
     const service = deps.vimond.images;
     const startedAt = deps.now();

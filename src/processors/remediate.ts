@@ -7,7 +7,7 @@ import { jobId } from "../queues/job-options.js";
 import type { RemediatePayload } from "../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay } from "./poll-delay.js";
 import { placeTasks } from "./task-placement.js";
@@ -193,8 +193,8 @@ export function createRemediateProcessor(deps: ChainDeps) {
   ): Promise<StepResult> {
     const { ais } = requireVimond(deps);
     const record = await records.get(payload.ingestId);
-    if (!record || TERMINAL_STATES.has(record.state))
-      return { outcome: "skipped", reason: "ingest already ended" };
+    if (!record || TERMINAL_STATES.has(record.state) || fromEarlierRun(record, payload.run))
+      return { outcome: "skipped", reason: "ingest already ended or runs again" };
     await abortIfOnlyOurs(ais, payload, record);
     await cancelVideo(payload, record);
     const error = `${payload.errorCode ?? "UNKNOWN_ERROR"} ${payload.errorMessage ?? ""}`.trim();
@@ -212,8 +212,9 @@ export function createRemediateProcessor(deps: ChainDeps) {
   return defineProcessor(STEP.remediate, async (payload, ctx) => {
     requireVimond(deps);
     const startedAt = deps.now();
-    if (await records.isTerminal(payload.ingestId))
-      return { outcome: "skipped", reason: "ingest already ended" };
+    // Ended, or retried by an operator since this job was made (the new run remediates its own).
+    if (await records.settledFor(payload.ingestId, payload.run))
+      return { outcome: "skipped", reason: "ingest already ended or runs again" };
     if (!isTransientTaskError(payload)) return giveUp(payload, ctx, startedAt);
     return retry(payload, ctx, `fix:${String(ctx.job.id)}`, startedAt);
   });

@@ -4,7 +4,7 @@ import { chainActions } from "../metrics/ingest-metrics.js";
 import type { StatusTrackPayload } from "../queues/payloads.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
@@ -33,6 +33,8 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
     if (!record || TERMINAL_STATES.has(record.state)) {
       return { outcome: "skipped", reason: `ingest is ${record?.state ?? "missing"}` };
     }
+    // Cancelled and retried while this job waited: the new run follows its own video ingest.
+    if (fromEarlierRun(record, payload.run)) return { outcome: "skipped", reason: "ingest runs again" };
     if (!deps.vimond) throw new UnrecoverableError("vimond target needs AIS_*, STATUS_* settings");
     const { status, ais } = deps.vimond;
     const now = deps.now();

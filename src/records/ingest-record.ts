@@ -114,3 +114,12 @@ export interface IngestRecord {
 export function runOf(record: Pick<IngestRecord, "attempts">): number {
   return record.attempts.retry ?? 0;
 }
+
+/**
+ * Whether a job made for run `run` of its ingest must leave the record alone: an operator retry
+ * (after a cancel, while the old run's jobs were still alive) started a newer run, whose own jobs
+ * do its work. Jobs from before runs were carried (`run` absent) are taken as the current run's.
+ */
+export function fromEarlierRun(record: Pick<IngestRecord, "attempts">, run: number | undefined): boolean {
+  return run !== undefined && run !== runOf(record);
+}

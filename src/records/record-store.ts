@@ -347,6 +347,19 @@ export class RecordStore {
     return state === null || TERMINAL_STATES.has(state);
   }
 
+  /**
+   * Whether a job made for run `run` of an ingest has nothing left to do: the ingest ended or is
+   * gone, or an operator retry moved it to a later run (see `fromEarlierRun`). One HMGET.
+   */
+  async settledFor(id: string, run: number | undefined): Promise<boolean> {
+    const [state, retry] = (await this.redis.hmget(this.key(id), "state", "att:retry")) as [
+      IngestState | null,
+      string | null,
+    ];
+    if (state === null || TERMINAL_STATES.has(state)) return true;
+    return run !== undefined && run !== Number(retry ?? 0);
+  }
+
   /** Points a package (e.g. a sidecar's bucket+key) at its newest ingest; returns the previous one. */
   async swapCurrent(packageId: string, ingestId: string): Promise<string | undefined> {
     const previous = await this.redis.getset(this.packageKey(packageId), ingestId);
