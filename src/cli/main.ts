@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { EXIT } from "./exit-codes.js";
+import { describeExpectedError } from "./expected-errors.js";
 
 const HELP = `Usage: ingest-worker <command> [options]
 
@@ -69,9 +70,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (error: unknown) => {
+    const expected = describeExpectedError(error);
     process.stderr.write(
-      `ingest-worker: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      `ingest-worker: ${expected?.message ?? (error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`,
     );
-    process.exitCode = EXIT.failure;
+    // Exit now: a command that threw may have started workers or sockets (run's workers are up
+    // before its HTTP port fails to bind), and they must not keep a half-started service alive.
+    process.exit(expected?.exitCode ?? EXIT.failure);
   },
 );

@@ -1,3 +1,4 @@
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runtime/free-port.js";
 import { CLI, requireBuild, spawnNode } from "../support/cli.js";
@@ -38,6 +39,29 @@ describe("ingest-worker run", () => {
     run.child.kill("SIGTERM");
     expect(await run.exited).toBe(0);
     expect(run.output()).toContain('"msg":"stopped"');
+  });
+
+  it("says in one line that its HTTP port is taken, exits 2 and leaves no worker running", async () => {
+    const taken = createServer();
+    await new Promise<void>((done) => taken.listen(0, "127.0.0.1", done));
+    const { port } = taken.address() as { port: number };
+    try {
+      for (const args of [["run"], ["simulate", "--port", String(port)]]) {
+        const run = spawnNode([CLI, ...args], {
+          HTTP_PORT: String(port),
+          HTTP_HOST: "127.0.0.1",
+          REDIS_URL: testRedisUrl(),
+          QUEUE_PREFIX: prefix,
+          LOG_LEVEL: "error",
+        });
+        // Exiting at all is the point: the workers start before the port fails to bind.
+        expect(await run.exited, run.output()).toBe(2);
+        expect(run.output()).toContain(`ingest-worker: cannot listen on 127.0.0.1:${port}: already in use`);
+        expect(run.output()).not.toMatch(/^\s+at /m);
+      }
+    } finally {
+      await new Promise((done) => taken.close(done));
+    }
   });
 
   it("prints help", async () => {

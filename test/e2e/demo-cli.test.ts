@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, requireBuild, spawnNode } from "../support/cli.js";
 import { testRedisUrl } from "../support/redis.js";
@@ -24,6 +25,21 @@ describe("ingest-worker demo", () => {
     expect(last.failed).toBe(1); // package 9 is scripted to fail permanently
     expect(last.upstreamRequests["ais.pushV2"]).toBeGreaterThan(0);
     expect(last.seconds).toBeGreaterThan(0);
+  });
+
+  it("says in one line that it needs redis-server or REDIS_URL, and exits 3", async () => {
+    const { REDIS_URL: _url, ...rest } = process.env;
+    const child = spawn(process.execPath, [CLI, "demo", "--count", "1"], {
+      env: { ...rest, PATH: "/nonexistent" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((done) => child.on("close", done));
+    expect(code, output).toBe(3);
+    expect(output).toContain("ingest-worker: redis-server was not found on PATH. Set REDIS_URL");
+    expect(output).not.toMatch(/^\s+at /m);
   });
 
   it("rejects a bad --count with exit code 2", async () => {
