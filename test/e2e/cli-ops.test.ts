@@ -169,7 +169,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       eTag: put.eTag,
     });
 
-    const run = await cli(["replay", `s3://${BUCKET}/replay/show-1/video.mp4`]);
+    const run = await cli(["replay", `s3://${BUCKET}/replay/show-1/video.mp4`], { ROUTES_FILE: routesFile });
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain(`as ingest ${expectedId}`);
     const jobs = await queue.getJobs(["waiting"]);
@@ -185,9 +185,34 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     });
     expect(objectVersionKey(payload.event)).toBe(expectedId);
 
-    const missing = await cli(["replay", `s3://${BUCKET}/replay/nothing-here.mp4`]);
+    const missing = await cli(["replay", `s3://${BUCKET}/replay/nothing-here.mp4`], {
+      ROUTES_FILE: routesFile,
+    });
     expect(missing.code).toBe(4);
     expect(missing.output).toContain("no object at");
+
+    // What the worker would not ingest is not queued: unrouted, not a trigger, or no routes at all.
+    await s3.putObject(BUCKET, "replay/show-1/notes.txt", "notes");
+    await s3.putObject(BUCKET, "elsewhere/clip.mp4", "clip");
+    const before = (await queue.getJobs(["waiting"])).length;
+    for (const [url, extra, reason] of [
+      [`s3://${BUCKET}/elsewhere/clip.mp4`, { ROUTES_FILE: routesFile }, "no route takes it; not queued"],
+      [
+        `s3://${BUCKET}/replay/show-1/notes.txt`,
+        { ROUTES_FILE: routesFile },
+        "it is not a trigger of route news",
+      ],
+      [
+        `s3://${BUCKET}/replay/show-1/video.mp4`,
+        {},
+        "ROUTES_FILE is not set, so no route takes it; not queued",
+      ],
+    ] as const) {
+      const refused = await cli(["replay", url], extra);
+      expect(refused.code, refused.output).toBe(1);
+      expect(refused.output).toContain(`ingest-worker replay: ${url}: ${reason}`);
+    }
+    expect((await queue.getJobs(["waiting"])).length).toBe(before);
   });
 
   it("retry and cancel share the API's semantics and exit codes", async () => {
