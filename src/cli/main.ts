@@ -8,8 +8,9 @@ Event-driven ingest worker: S3 object events in, media on the Vimond platform ou
 
 Commands:
   run                         the service: step workers + HTTP server (config from the environment)
-  demo [--count N] [--json]   the whole chain on embedded S3, the upstream simulator and Redis
-  simulate [--port P] [--json]  the upstream simulator on its own
+  demo [--count N] [--json] [--keep]  the whole chain on embedded S3, the upstream simulator and
+                              Redis; --keep leaves them running and prints the env for 'run'
+  simulate [--port P] [--routes FILE] [--json]  the upstream simulator on its own
   bench [--quick] [--json]    the benchmark: chain vs the bare-BullMQ ceiling, latency, upstream economy
   config <check|reference>    validate the configuration, or print the variable reference
   status [ID] [--json]        recent ingests (filters: --status --target --route --limit), or one in full
