@@ -2,6 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../runtime/free-port.js";
+import { waitForStopSignal } from "../runtime/signals.js";
 import type { DemoStack } from "./demo-stack.js";
 import { DEMO_BUCKET } from "./demo-stack.js";
 
@@ -78,15 +79,7 @@ export async function keepStack(stack: DemoStack, out: NodeJS.WritableStream): P
         "",
       ].join("\n"),
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        process.off("SIGINT", stop);
-        process.off("SIGTERM", stop);
-        resolve();
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
-    });
+    await waitForStopSignal();
     out.write("stopping the demo stack …\n");
   } finally {
     await rm(dir, { recursive: true, force: true });

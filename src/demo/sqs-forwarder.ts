@@ -1,6 +1,7 @@
 import { moduleLogger, type Logger } from "../log/logger.js";
 import type { S3Notification } from "../intake/s3rver-bridge.js";
 import type { EmbeddedS3 } from "../runtime/embedded-s3.js";
+import { relayNotifications, type NotificationRelay } from "../runtime/notification-relay.js";
 
 /**
  * The demo's stand-in for S3's own notification delivery (a bucket's event configuration sending
@@ -31,12 +32,7 @@ export async function createSqsQueue(endpoint: string, name: string): Promise<st
 }
 
 /** A running forwarder. */
-export interface SqsForwarder {
-  /** Resolves once every notification received so far has been sent (or failed and was logged). */
-  idle(): Promise<void>;
-  /** Ignores notifications from now on; the embedded S3 cannot unsubscribe. */
-  stop(): Promise<void>;
-}
+export type SqsForwarder = NotificationRelay;
 
 /**
  * Sends each embedded S3 notification to the queue as one message. S3 delivers at least once and
@@ -49,30 +45,11 @@ export function forwardToSqs(
   queueUrl: string,
   log: Logger = moduleLogger("demo-sqs-forwarder"),
 ): SqsForwarder {
-  const inFlight = new Set<Promise<void>>();
-  let stopped = false;
-  s3.onNotification((notification: S3Notification) => {
-    if (stopped) return;
-    const work = sqsCall(endpoint, "SendMessage", {
-      QueueUrl: queueUrl,
-      MessageBody: JSON.stringify(notification),
-    }).then(
-      () => undefined,
-      (error: unknown) => {
-        log.error({ err: (error as Error).message }, "embedded S3 notification not sent to SQS");
-      },
-    );
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
-  });
-  const idle = async () => {
-    while (inFlight.size > 0) await Promise.all([...inFlight]);
-  };
-  return {
-    idle,
-    async stop() {
-      stopped = true;
-      await idle();
-    },
-  };
+  return relayNotifications(
+    s3,
+    (notification: S3Notification) =>
+      sqsCall(endpoint, "SendMessage", { QueueUrl: queueUrl, MessageBody: JSON.stringify(notification) }),
+    log,
+    "embedded S3 notification not sent to SQS",
+  );
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { loadRoutesFile, RoutesFileError } from "../config/routes.js";
+import { waitForStopSignal } from "../runtime/signals.js";
 import { startSimulator } from "./index.js";
 import { UPSTREAMS } from "./core/upstreams.js";
 import { seedFeeds, type SeededFeed } from "./seed-feeds.js";
@@ -104,15 +105,7 @@ export async function runSimulateCommand(argv: string[]): Promise<number> {
         `Control: GET /_sim/stats, POST /_sim/scenario, POST /_sim/reset on any base URL. Ctrl-C stops.\n`,
     );
   }
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off("SIGINT", stop);
-      process.off("SIGTERM", stop);
-      resolve();
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-  });
+  await waitForStopSignal();
   await sim.stop();
   return 0;
 }
