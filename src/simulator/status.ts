@@ -12,11 +12,14 @@
  * answer 400 (`{ error, message }`), and with it only the tenant's ingests are visible. The seed's
  * cancel example sends no tenant, so cancel accepts a request without one (and, with one, sees only
  * that tenant's ingests). `requireTenantHeader: false` restores the old lenient reads.
+ * `rateLimit` makes the API refuse requests beyond a rate with 429 and `Retry-After`, as a real
+ * rate-limited API does, so a client that polls per ingest visibly runs into it.
  */
 import { z } from "zod";
 import { seededUuid } from "./core/random.js";
 import { badRequest, notFound } from "./core/responses.js";
 import type { SimContext, SimModule, SimRequest, SimResponse } from "./core/types.js";
+import { createRateLimiter, rateLimitSchema } from "./status/rate-limit.js";
 
 const PHASES = ["RETRIEVAL", "ENCODING", "DISTRIBUTION", "PLAYOUT"] as const;
 type Phase = (typeof PHASES)[number];
@@ -65,6 +68,8 @@ export const statusSettingsSchema = z
     tenant: z.string().min(1).optional(),
     /** Default true: list and detail without `X-Vimond-Tenant` answer 400, as the seed always sends it. */
     requireTenantHeader: z.boolean().optional(),
+    /** Requests per second the API answers (list, detail and cancel together); beyond it, 429. */
+    rateLimit: rateLimitSchema.optional(),
   })
   .strict();
 export type StatusSettings = z.infer<typeof statusSettingsSchema>;
@@ -121,6 +126,7 @@ export function createStatusSim(ctx: SimContext): SimModule {
   const ingests = new Map<string, Ingest>();
   const byKey = new Map<string, string>();
   let cancels = 0;
+  const limiter = createRateLimiter(() => ctx.now());
 
   const settings = (): StatusSettings => {
     const parsed = statusSettingsSchema.safeParse(ctx.scenario().modules.status ?? {});
@@ -382,25 +388,31 @@ export function createStatusSim(ctx: SimContext): SimModule {
     return { status: 200, body: { items: pageItems.map((x) => x.summary), count: pageItems.length, cursor } };
   }
 
+  /** The rate limit runs first: a refused request has no effect, as a real 429 has none. */
+  const limited =
+    (handler: (req: SimRequest) => SimResponse) =>
+    (req: SimRequest): SimResponse =>
+      limiter.check(settings().rateLimit) ?? handler(req);
+
   return {
     name: "status",
     settingsSchema: statusSettingsSchema,
     routes: [
-      { method: "GET", pattern: "/ingests", operation: "listIngests", handler: list },
+      { method: "GET", pattern: "/ingests", operation: "listIngests", handler: limited(list) },
       {
         method: "GET",
         pattern: "/ingests/:ingestId",
         operation: "getIngest",
-        handler: (req) => {
+        handler: limited((req) => {
           const found = visible(req, req.params.ingestId);
           return "phases" in found ? { status: 200, body: details(found, ctx.now()) } : found;
-        },
+        }),
       },
       {
         method: "DELETE",
         pattern: "/cancel/:ingestId",
         operation: "cancelIngest",
-        handler: (req) => {
+        handler: limited((req) => {
           const found = visible(req, req.params.ingestId, true);
           if (!("phases" in found)) return found;
           const now = ctx.now();
@@ -410,7 +422,7 @@ export function createStatusSim(ctx: SimContext): SimModule {
             cancels += 1;
           }
           return { status: 204 };
-        },
+        }),
       },
     ],
     stats: () => {
@@ -425,12 +437,13 @@ export function createStatusSim(ctx: SimContext): SimModule {
         const status = view(ingest, now).status;
         byStatus[status] = (byStatus[status] ?? 0) + 1;
       }
-      return { ingests: ingests.size, pending, byStatus, cancels };
+      return { ingests: ingests.size, pending, byStatus, cancels, rateLimited: limiter.refused() };
     },
     reset: () => {
       ingests.clear();
       byKey.clear();
       cancels = 0;
+      limiter.reset();
     },
   };
 }

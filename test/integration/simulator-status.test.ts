@@ -319,6 +319,66 @@ describe("Status simulator: listing", () => {
     expect((await get(`/ingests/${running.ingestId}`)).json.status).toBe("CANCELLED");
   });
 
+  it.skipIf(!seedPresent)(
+    "answers 25 items by default with the seed's cursor (base64 of the last item's startTime and ingestId)",
+    async () => {
+      // The seed's first example: no limit sent, 25 items, a cursor naming the last of them.
+      const seedList = seedExamples().find((e) => "items" in e && e.count === 25)!;
+      const seedLast = (seedList.items as Obj[]).at(-1)!;
+      expect(JSON.parse(Buffer.from(seedList.cursor as string, "base64").toString("utf8"))).toEqual({
+        startTime: seedLast.startTime,
+        ingestId: seedLast.ingestId,
+      });
+      const assets = await importVideos(Array.from({ length: 30 }, (_, i) => `d${i}`));
+      await waitFor("30 ingests", async () => ((await get("/ingests")).json.cursor ? true : undefined));
+      const first = await get("/ingests");
+      expect(first.json.count).toBe(25);
+      expect((first.json.items as Obj[]).length).toBe(25);
+      const last = (first.json.items as Obj[]).at(-1)!;
+      expect(JSON.parse(Buffer.from(first.json.cursor as string, "base64").toString("utf8"))).toEqual({
+        startTime: last.startTime,
+        ingestId: last.ingestId,
+      });
+      const second = await get(`/ingests?cursor=${encodeURIComponent(first.json.cursor as string)}`);
+      expect(second.json.count).toBe(5);
+      expect(second.json.cursor).toBeNull();
+      const all = [...(first.json.items as Obj[]), ...(second.json.items as Obj[])];
+      expect(new Set(all.map((i): unknown => i.assetId))).toEqual(new Set(assets));
+      // Newest first across the page boundary, ties broken the same way on both pages.
+      const starts = all.map((i) => Date.parse(i.startTime as string));
+      expect([...starts].sort((a, b) => b - a)).toEqual(starts);
+      // A filter holds across pages: the cursor continues the filtered list.
+      const one = await get(`/ingests?assetId=${assets[0]}&limit=1`);
+      expect(one.json.count).toBe(1);
+      expect(one.json.cursor).toBeNull();
+    },
+  );
+
+  it("refuses requests beyond the scenario's rate limit with 429 and Retry-After, without effect", async () => {
+    sim.setScenario({ modules: { status: { rateLimit: { perSecond: 0.5, burst: 3 } } } });
+    const answers: Array<{ status: number; retryAfter: string | null }> = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${status}/ingests`, {
+        headers: { authorization: `Bearer ${sim.token}`, "x-vimond-tenant": "vimond" },
+      });
+      answers.push({ status: res.status, retryAfter: res.headers.get("retry-after") });
+      if (res.status === 429) {
+        expect(await res.json()).toEqual({ error: "too_many_requests", message: "rate limit exceeded" });
+      } else await res.text();
+    }
+    // 0.5/s refills one token in 2 s: the six requests above come far faster than that.
+    expect(answers.slice(0, 3).map((a) => a.status)).toEqual([200, 200, 200]);
+    expect(answers.slice(3).every((a) => a.status === 429 && Number(a.retryAfter) >= 1)).toBe(true);
+    expect(sim.stats().requests["status.listIngests"]?.["429"]).toBe(3);
+    expect(sim.stats().modules.status).toMatchObject({ rateLimited: 3 });
+    const bad = await fetch(`${sim.urls.ais}/_sim/scenario`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ modules: { status: { rateLimit: { perSecond: 0 } } } }),
+    });
+    expect(bad.status).toBe(400);
+  });
+
   it("requires a token", async () => {
     expect((await fetch(`${status}/ingests`)).status).toBe(401);
   });
