@@ -12,7 +12,8 @@ Runs the service: the step workers and the HTTP server (health, metrics, intake,
 configured by environment variables (see README "Configuration"). SIGTERM or SIGINT stops taking
 jobs, lets active ones finish for up to SHUTDOWN_TIMEOUT_MS, closes connections and exits 0.
 
-Exit codes: 0 stopped cleanly, 2 invalid configuration, 1 unexpected error.
+Exit codes: 0 stopped cleanly, 2 invalid configuration, 1 unexpected error or a stop that could
+not close its Redis connections (Redis gone; jobs it held run again once their locks lapse).
 `;
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -32,7 +33,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   log.info({ url: service.runtime.url, steps: [...service.runtime.workers.keys()] }, "ingest-worker running");
 
   await waitForStopSignal(log);
-  const { forced } = await service.stop();
+  const { forced, abandoned } = await service.stop();
+  if (abandoned) {
+    // BullMQ's own connections still retry the lost Redis and would keep the process alive.
+    log.warn({ forced }, "stopped without closing Redis cleanly");
+    process.exit(EXIT.failure);
+  }
   log.info({ forced }, "stopped");
   return EXIT.ok;
 }

@@ -15,17 +15,18 @@ import { registerNotifications } from "../processors/notify.js";
 import { createChainDeps, type ChainDepsOptions } from "../processors/chain-deps.js";
 import type { ChainDeps } from "../processors/deps.js";
 import { buildProcessors } from "../processors/index.js";
+import { createStatusSweeper } from "../processors/status-sweeper.js";
 import { STEPS } from "../queues/steps.js";
 import { failIngestsOfJob } from "../records/fail-job-ingests.js";
 import type { EmbeddedS3 } from "./embedded-s3.js";
-import { startRuntime, type Runtime } from "./worker-runtime.js";
+import { startRuntime, type Runtime, type StopResult } from "./worker-runtime.js";
 
 const log = moduleLogger("service");
 
 export interface Service {
   runtime: Runtime;
   deps: ChainDeps;
-  stop(): Promise<{ forced: boolean }>;
+  stop(): Promise<StopResult>;
 }
 
 export interface ServiceOptions extends ChainDepsOptions {
@@ -117,6 +118,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
     stoppers.push(() => poller.stop());
   }
   if (options.embeddedS3) bridgeEmbeddedS3(options.embeddedS3, sink);
+  // Every worker replica runs one; the lease lets one sweep at a time (docs/operations.md).
+  if (env.STATUS_SWEEP && deps.vimond && (options.runWorkers ?? true)) {
+    const sweeper = createStatusSweeper(deps);
+    sweeper.start();
+    stoppers.push(() => sweeper.stop());
+  }
 
   return {
     runtime,

@@ -52,9 +52,26 @@ export interface Runtime extends RuntimeConnections {
   http?: FastifyInstance;
   /** The HTTP server's address, e.g. http://127.0.0.1:8080. */
   url?: string;
-  /** Stops taking jobs, waits for active ones up to `timeoutMs`, then closes everything. */
-  stop(timeoutMs: number): Promise<{ forced: boolean }>;
+  /**
+   * Stops taking jobs, waits for active ones up to `timeoutMs`, then closes everything. `forced`:
+   * active jobs were cut off (they run again elsewhere once their locks lapse). `abandoned`: the
+   * closing itself did not finish within {@link CLOSE_BOUND_MS} (Redis unreachable), so the
+   * connections were dropped and the caller should exit rather than wait on what they left.
+   */
+  stop(timeoutMs: number): Promise<StopResult>;
 }
+
+export interface StopResult {
+  forced: boolean;
+  abandoned?: boolean;
+}
+
+/**
+ * How long closing may take once the active jobs are done or cut off. Closing talks to Redis
+ * (workers, queues, QUIT); with Redis gone ioredis would retry those calls for ever, and a pod
+ * would hang until its SIGKILL instead of exiting within its grace period.
+ */
+export const CLOSE_BOUND_MS = 5_000;
 
 /**
  * Wires the service together: Redis connections, one queue and one worker per step, the HTTP
@@ -158,16 +175,30 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       if (timedOut) {
         forced = true;
         log.warn({ timeoutMs }, "active jobs did not finish in time; closing anyway (they will be retried)");
-        await Promise.all([...workers.values()].map((w) => w.close(true)));
       }
-      await http?.close();
-      for (const close of options.onClose ?? []) await close();
-      for (const queue of queues.values()) {
-        untrackQueueDepth(queue);
-        await queue.close();
-      }
-      await Promise.all([closeRedis(redis), closeRedis(workerConnection)]);
-      return { forced };
+      const closing = (async () => {
+        if (timedOut) await Promise.all([...workers.values()].map((w) => w.close(true)));
+        await http?.close();
+        for (const close of options.onClose ?? []) await close();
+        for (const queue of queues.values()) {
+          untrackQueueDepth(queue);
+          await queue.close();
+        }
+        await Promise.all([closeRedis(redis), closeRedis(workerConnection)]);
+      })();
+      const late = await Promise.race([
+        closing.then(() => false),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(true), CLOSE_BOUND_MS).unref()),
+      ]);
+      if (!late) return { forced };
+      log.warn(
+        { boundMs: CLOSE_BOUND_MS, redis: redis.status },
+        "connections did not close in time (is Redis reachable?); dropping them",
+      );
+      void closing.catch(() => undefined);
+      redis.disconnect();
+      workerConnection.disconnect();
+      return { forced: true, abandoned: true };
     })());
 
   return {

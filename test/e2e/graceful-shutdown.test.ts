@@ -2,7 +2,8 @@ import { resolve } from "node:path";
 import { Queue } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { requireBuild, spawnNode } from "../support/cli.js";
+import { startLocalRedis } from "../../src/runtime/local-redis.js";
+import { CLI, requireBuild, spawnNode } from "../support/cli.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 const FIXTURE = resolve(process.cwd(), "test/fixtures/slow-step-worker.mjs");
@@ -40,5 +41,30 @@ describe("graceful shutdown", () => {
     expect(await queue.getJobState("held")).toBe("completed");
     expect(await redis.get(`${releaseKey}:done`)).toBe("7");
     expect(await queue.getJobState("late")).toBe("waiting");
+  });
+
+  it("exits on SIGTERM when Redis is already gone, instead of retrying it until SIGKILL", async () => {
+    const own = await startLocalRedis();
+    let stopped = false;
+    const worker = spawnNode([CLI, "run"], {
+      REDIS_URL: own.url,
+      QUEUE_PREFIX: uniquePrefix("shutdown-gone"),
+      HTTP_PORT: "0",
+      HTTP_HOST: "127.0.0.1",
+      SHUTDOWN_TIMEOUT_MS: "1000",
+      LOG_LEVEL: "info",
+    });
+    try {
+      await worker.waitForOutput(/ingest-worker running/);
+      await own.stop();
+      stopped = true;
+      await worker.waitForOutput(/redis connection error/);
+      worker.child.kill("SIGTERM");
+      expect(await worker.exited).toBe(1);
+      expect(worker.output()).toContain("stopped without closing Redis cleanly");
+    } finally {
+      worker.child.kill("SIGKILL");
+      if (!stopped) await own.stop();
+    }
   });
 });
