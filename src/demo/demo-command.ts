@@ -26,7 +26,8 @@ Options:
   --keep       leave Redis, the embedded S3 and the simulator running; print the env for them
   --speed F    simulated upstream time runs F times faster (default 20)
   --timeout S  give up after S seconds (default 120 + N/10)
-  --json       end with one JSON line: {"ingests":N,"completed":C,"failed":F,"seconds":S,"upstreamRequests":{...}}
+  --json       end with one JSON line: {"ingests":N,"completed":C,"failed":F,"seconds":S,
+               "upstreamRequests":{...},"aemEvents":{"delivered":D,"failed":X,"attempts":A}}
   -h, --help   this help
 
 Exit codes: 0 every ingest ended as scripted, 1 some did not (or the timeout passed), 2 bad options
@@ -103,7 +104,10 @@ async function uploadAndWatch(
 ): Promise<number> {
   const runId = Date.now().toString(36);
   const packages = Array.from({ length: count }, (_, i) => samplePackage(i, runId));
-  stack.sim.setScenario(demoScenario(packages));
+  const webhookUrl = stack.service.runtime.url
+    ? `${stack.service.runtime.url}/v1/events/cloudevents`
+    : undefined;
+  stack.sim.setScenario(demoScenario(packages, webhookUrl));
   const byIngest = new Map<string, DemoPackage>();
   const { s3 } = stack.service.deps;
   say(`uploading ${count} packages …`);
@@ -161,15 +165,18 @@ async function uploadAndWatch(
     }
   }
   const seconds = Math.round((Date.now() - started) / 100) / 10;
+  const simStats = stack.sim.stats();
   const upstreamRequests: Record<string, number> = {};
-  for (const [operation, byStatus] of Object.entries(stack.sim.stats().requests))
+  for (const [operation, byStatus] of Object.entries(simStats.requests))
     upstreamRequests[operation] = Object.values(byStatus).reduce((a, b) => a + b, 0);
+  // The simulated AEM's webhook deliveries to the worker (delivered = answered 200).
+  const aemEvents = (simStats.modules.aem?.events ?? {}) as Record<string, number>;
 
   say(`\n${count} ingests: ${completed} completed, ${failed} failed, in ${seconds}s`);
   for (const line of surprises) say(`NOT AS SCRIPTED: ${line}`);
   if (json)
     process.stdout.write(
-      `${JSON.stringify({ ingests: count, completed, failed, seconds, upstreamRequests })}\n`,
+      `${JSON.stringify({ ingests: count, completed, failed, seconds, upstreamRequests, aemEvents })}\n`,
     );
   return surprises.length === 0 ? EXIT.ok : EXIT.failure;
 }

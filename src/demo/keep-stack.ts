@@ -52,7 +52,12 @@ export async function keepStack(stack: DemoStack, out: NodeJS.WritableStream): P
       routesFile,
       `${JSON.stringify({ routes: stack.config.routes?.routes ?? [] }, null, 2)}\n`,
     );
-    const lines = exportLines(await keptStackEnv(stack, routesFile));
+    const env = await keptStackEnv(stack, routesFile);
+    // The simulated AEM's webhook follows the worker the operator will start on this port.
+    stack.sim.setScenario({
+      modules: { aem: { webhookUrl: `http://127.0.0.1:${env.HTTP_PORT}/v1/events/cloudevents` } },
+    });
+    const lines = exportLines(env);
     const envFile = join(dir, "env.sh");
     await writeFile(envFile, `${lines.join("\n")}\n`);
     const routes = (stack.config.routes?.routes ?? [])

@@ -110,8 +110,12 @@ export function samplePackage(index: number, runId: string): DemoPackage {
   };
 }
 
-/** The simulator scenario that makes each package's script come true. */
-export function demoScenario(packages: DemoPackage[]): Record<string, unknown> {
+/**
+ * The simulator scenario that makes each package's script come true. `webhookUrl`: where the
+ * simulated AEM delivers its processing_completed events (the worker's cloudevents intake), as a
+ * real AEM webhook registration would, so the demo's AEM ingests end on the event, not the poll.
+ */
+export function demoScenario(packages: DemoPackage[], webhookUrl?: string): Record<string, unknown> {
   const aisOutcomes: Record<string, unknown> = {};
   const aemFail: string[] = [];
   const assetFail: string[] = [];
@@ -129,7 +133,7 @@ export function demoScenario(packages: DemoPackage[]): Record<string, unknown> {
     modules: {
       ais: { jobQueuedMs: 500, taskDurationMs: 500, outcomes: aisOutcomes },
       status: { durationsMs: { retrieval: 500, encoding: 2000, distribution: 500, playout: 500 } },
-      aem: { jobDurationMs: 1000, failFiles: aemFail },
+      aem: { jobDurationMs: 1000, failFiles: aemFail, ...(webhookUrl ? { webhookUrl } : {}) },
       assets: { durationMs: 1000, failKeys: assetFail },
     },
   };

@@ -18,12 +18,16 @@ describe("ingest-worker demo", () => {
       failed: number;
       seconds: number;
       upstreamRequests: Record<string, number>;
+      aemEvents: { delivered: number; failed: number };
     };
     expect(code, run.output()).toBe(0);
     expect(last.ingests).toBe(10);
     expect(last.completed + last.failed).toBe(10);
     expect(last.failed).toBe(1); // package 9 is scripted to fail permanently
     expect(last.upstreamRequests["ais.pushV2"]).toBeGreaterThan(0);
+    // Package 3 goes to AEM, whose simulated webhook posts to the worker's cloudevents intake.
+    expect(last.aemEvents.delivered).toBeGreaterThan(0);
+    expect(last.aemEvents.failed).toBe(0);
     expect(last.seconds).toBeGreaterThan(0);
   });
 
