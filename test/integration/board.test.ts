@@ -1,11 +1,23 @@
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { Queue } from "bullmq";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BOARD_PATH, registerBoard } from "../../src/http/board.js";
+import { BOARD_PATH, BOARD_TITLE, registerBoard } from "../../src/http/board.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const TOKEN = "board-token-42";
+/** Headless Chromium, when installed (`apt-get install chromium`); the browser test needs it. */
+const CHROMIUM = [process.env.CHROMIUM_PATH, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find(
+  (path): path is string => path !== undefined && path !== "" && existsSync(path),
+);
+/** `src`/`href` attributes and CSS `url()`/`@import` that point at another host. */
+const EXTERNAL_REFERENCE = /(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)(?:https?:)?\/\//i;
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
 
@@ -96,4 +108,78 @@ describe("Bull Board on fastify 5", () => {
       res2.json<{ queues: Array<{ readOnlyMode: boolean }> }>().queues.every((q) => !q.readOnlyMode),
     ).toBe(true);
   });
+
+  it("serves its page without any request to another host", async () => {
+    const app = await boardApp();
+    const headers = { authorization: basic("admin", TOKEN) };
+    const page = await app.inject({ url: BOARD_PATH, headers });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).not.toMatch(/fonts\.googleapis|fonts\.gstatic/);
+    expect(page.body).not.toMatch(EXTERNAL_REFERENCE);
+    expect(page.body).toContain(`<title>${BOARD_TITLE}</title>`);
+    // The stylesheets the page links must not fetch fonts from elsewhere either.
+    const sheets = [...page.body.matchAll(/<link\b[^>]*href="([^"]+\.css)"/g)].map((m) => m[1]!);
+    expect(sheets.length).toBeGreaterThan(0);
+    for (const sheet of sheets) {
+      const css = await app.inject({ url: `${BOARD_PATH}/${sheet}`, headers });
+      expect(css.statusCode, sheet).toBe(200);
+      expect(css.body, sheet).not.toMatch(EXTERNAL_REFERENCE);
+    }
+  });
+
+  it("answers its translations and API with Basic credentials", async () => {
+    const app = await boardApp();
+    const headers = { authorization: basic("admin", TOKEN) };
+    const page = await app.inject({ url: BOARD_PATH, headers });
+    // Opened with the credentials in the URL, the page first reloads itself without them, since
+    // fetch() refuses URLs that carry credentials and the labels come through fetch().
+    expect(page.body).toMatch(/<head><script>[^<]*u\.username=""[^<]*location\.replace/);
+    const labels = await app.inject({ url: `${BOARD_PATH}/static/locales/en-US/messages.json`, headers });
+    expect(labels.statusCode).toBe(200);
+    expect(labels.json<{ QUEUE: { STATUS: { ALL: string } } }>().QUEUE.STATUS.ALL).toBeTruthy();
+    const api = await app.inject({ url: `${BOARD_PATH}/api/queues?page=1&jobsPerPage=10`, headers });
+    expect(api.statusCode).toBe(200);
+    expect(api.json<{ queues: Array<{ name: string }> }>().queues.map((q) => q.name)).toContain(
+      "source-watch",
+    );
+  });
+
+  it.skipIf(CHROMIUM === undefined)(
+    "shows its labels in a browser opened at admin:<API_TOKEN>@host, with other hosts unreachable",
+    async () => {
+      const app = await boardApp();
+      const address = await app.listen({ host: "127.0.0.1", port: 0 });
+      const url = new URL(BOARD_PATH, address);
+      url.username = "admin";
+      url.password = TOKEN;
+      const profile = await mkdtemp(join(tmpdir(), "board-chromium-"));
+      let dom: string;
+      try {
+        ({ stdout: dom } = await promisify(execFile)(
+          CHROMIUM!,
+          [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            `--user-data-dir=${profile}`,
+            // A locked-down cluster: nothing but this worker resolves.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            // Virtual time runs on only while the page is idle, so the board has rendered by then.
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url.href,
+          ],
+          { timeout: 90_000, maxBuffer: 16 * 1024 * 1024 },
+        ));
+      } finally {
+        await rm(profile, { recursive: true, force: true });
+      }
+      expect(dom).toContain("source-watch");
+      expect(dom).toMatch(/No workers/i);
+      // Untranslated labels are shown as their keys.
+      expect(dom).not.toMatch(/QUEUE\.STATUS\.|MENU\.QUEUES|DASHBOARD\.JOBS_COUNT/);
+    },
+    120_000,
+  );
 });
