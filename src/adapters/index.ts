@@ -29,6 +29,8 @@ export type { JobState, TaskState } from "./ais/ais-states.js";
 export type {
   CancelIngestResult,
   FindIngestsQuery,
+  IngestsPage,
+  ListIngestsPageQuery,
   StatusAdapter,
   StatusAdapterOptions,
   VideoIngest,
@@ -54,7 +56,7 @@ export { assetBindingOffWarning } from "./asset-binding/asset-binding-settings.j
 export { vimondTenants } from "./vimond-tenant.js";
 export { createAisAdapter } from "./ais/ais-adapter.js";
 export { isSettled, mapJobState, mapTaskState } from "./ais/ais-states.js";
-export { createStatusAdapter } from "./status/status-adapter.js";
+export { createStatusAdapter, videoIngestFromRaw } from "./status/status-adapter.js";
 export { isFinalIngestStatus, mapIngestStatus } from "./status/status-states.js";
 export { createImagesAdapter } from "./images/images-adapter.js";
 export { UpstreamConfigError, upstreamSettingsFromEnv } from "./upstream-settings.js";

@@ -127,6 +127,20 @@ export const envSchema = z.object({
     integer(21_600, 1),
     "An ingest not finished after this long is failed as stuck.",
   ),
+  STATUS_SWEEP: doc(
+    boolean(false),
+    "Follow video ingests with one bulk GET /ingests sweep per tenant instead of one poll per ingest (docs/operations.md, Status sweeps).",
+  ),
+  STATUS_SWEEP_INTERVAL_MS: doc(integer(30_000, 10), "Interval of the status sweep (STATUS_SWEEP)."),
+  STATUS_SWEEP_FALLBACK_MS: doc(
+    integer(150_000, 10),
+    "With STATUS_SWEEP, how long an ingest waits for a sweep before it reads its own status once (no ingest left unpolled when no sweeper runs).",
+  ),
+  STATUS_SWEEP_PAGE_LIMIT: doc(integer(100, 1, 1000), "The limit of each GET /ingests page a sweep reads."),
+  STATUS_SWEEP_MAX_PAGES: doc(
+    integer(200, 1, 100_000),
+    "Most pages one sweep reads; awaited ingests it does not reach fall back to their own reads.",
+  ),
   TASK_RETRY_MAX: doc(integer(3, 0, 20), "Retries of a failed import task with a transient error."),
   MANIFEST_WAIT_SECONDS: doc(
     integer(3600, 1),

@@ -2,12 +2,15 @@ import { UnrecoverableError } from "bullmq";
 import type { RetryAssetResult, VideoIngest } from "../adapters/index.js";
 import { chainActions } from "../metrics/ingest-metrics.js";
 import type { StatusTrackPayload } from "../queues/payloads.js";
+import { vimondTenants } from "../adapters/vimond-tenant.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
-import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import { fromEarlierRun, runOf, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { RecordUpdate } from "../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
+import { AwaitedIngests } from "./status-awaiting.js";
+import { newestSince, phaseOf } from "./video-ingest-choice.js";
 
 const BRANCH = "status-track";
 
@@ -21,29 +24,69 @@ const BRANCH = "status-track";
  *   then branch failed with the upstream's error text;
  * - CANCELLED: branch failed;
  * - still unfinished after `STUCK_DEADLINE_SECONDS`: cancel it and fail the branch as stuck.
+ *
+ * With `STATUS_SWEEP` the job does not poll: it registers the ingest as awaited and parks for
+ * `STATUS_SWEEP_FALLBACK_MS`. A sweep that finds the video ingest ended leaves what it saw and wakes
+ * the job, which decides exactly as above from that; a job that wakes on its own (no sweep reached
+ * it, or no sweeper runs) reads its status once itself, so no ingest is left unpolled.
  */
 export function createStatusTrackProcessor(deps: ChainDeps) {
   const { records, env } = deps;
   const settings = { initialMs: env.POLL_INITIAL_DELAY_MS, maxMs: env.POLL_MAX_DELAY_MS };
+  const awaited = env.STATUS_SWEEP
+    ? new AwaitedIngests(deps.redis, deps.prefix, vimondTenants(env).status)
+    : undefined;
 
   return defineProcessor(STEP["status-track"], async (payload, ctx) => {
     const { ingestId: id, assetId } = payload;
     const record = await records.get(id);
     // Superseded by a newer version, cancelled, or gone: nobody waits for this branch any more.
     if (!record || TERMINAL_STATES.has(record.state)) {
+      await awaited?.forget(id, payload.run ?? 0);
       return { outcome: "skipped", reason: `ingest is ${record?.state ?? "missing"}` };
     }
     // Cancelled and retried while this job waited: the new run follows its own video ingest.
     if (fromEarlierRun(record, payload.run)) return { outcome: "skipped", reason: "ingest runs again" };
+    const run = payload.run ?? runOf(record);
+    // With sweeps a parked job may wake after its branch was reported (the record waits for
+    // another branch): nothing is left for it to do.
+    const branchState = record.branches[BRANCH];
+    if (awaited && branchState !== undefined && branchState !== "pending") {
+      await awaited.forget(id, run);
+      return { outcome: "skipped", reason: `status-track already reported (${branchState})` };
+    }
     if (!deps.vimond) throw new UnrecoverableError("vimond target needs AIS_*, STATUS_* settings");
     const { status, ais } = deps.vimond;
     const now = deps.now();
     const startedAt = payload.startedAt ?? now;
     const stuck = now - startedAt >= env.STUCK_DEADLINE_SECONDS * 1000;
 
+    const profileName = profileOf(deps, record);
+    /**
+     * With sweeps: (re-)registers the ingest for the sweeper and parks for the fallback delay
+     * (jittered, so ingests registered together do not read together when no sweep comes).
+     */
+    const park = async (next: StatusTrackPayload, reason: string, atLeastMs = 0): Promise<StepResult> => {
+      await ctx.job.updateData(next);
+      await awaited!.register(id, {
+        run,
+        assetId,
+        ...(next.notBefore !== undefined ? { notBefore: next.notBefore } : {}),
+        since: next.notBefore ?? record.pushedAt ?? record.createdAt,
+        startedAt,
+        ...(profileName ? { profileName } : {}),
+      });
+      const fallback = env.STATUS_SWEEP_FALLBACK_MS * (0.75 + 0.25 * deps.random());
+      return {
+        outcome: "waiting",
+        delayMs: Math.max(atLeastMs, fallback),
+        reason: `${reason}; parked for a status sweep`,
+      };
+    };
     /** Re-delays this job; the poll counter and start time travel in the payload. */
     const wait = async (reason: string, atLeastMs = 0): Promise<StepResult> => {
       const next: StatusTrackPayload = { ...payload, polls: payload.polls + 1, startedAt };
+      if (awaited) return park(next, reason, atLeastMs);
       await ctx.job.updateData(next);
       const delayMs = Math.max(
         atLeastMs,
@@ -58,20 +101,31 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
         timing: { status: result.ok ? "done" : "failed", startedAt, endedAt: deps.now(), detail },
         upstream: learned,
       });
+      await awaited?.forget(id, run);
       return { outcome: "done", detail } satisfies StepResult;
     };
 
-    let ingests: VideoIngest[];
-    try {
-      const profileName = profileOf(deps, record);
-      ingests = await status.findIngests({ assetId, ...(profileName ? { profileName } : {}) });
-    } catch (error) {
-      // A Retry-After the adapter did not wait out is a polite "later", not a failed attempt.
-      const retryAfter = retryAfterOf(error);
-      if (retryAfter === undefined) throw error;
-      return wait(`status API asked to retry after ${retryAfter} ms`, retryAfter);
+    let ingest: VideoIngest | undefined;
+    if (awaited) {
+      // What a sweep saw, when it woke this job: decided on without a request of our own. A view
+      // with nothing since notBefore (the bound moved meanwhile) is no answer: read instead.
+      const seen = await awaited.takeSeen(id, run);
+      ingest = seen && newestSince(seen, payload.notBefore);
+      // First run: register and wait for the sweeps; only a job that wakes on its own reads.
+      if (!ingest && payload.polls === 0 && !stuck) return wait("registered for status sweeps");
     }
-    const ingest = newestSince(ingests, payload.notBefore);
+    if (!ingest) {
+      let ingests: VideoIngest[];
+      try {
+        ingests = await status.findIngests({ assetId, ...(profileName ? { profileName } : {}) });
+      } catch (error) {
+        // A Retry-After the adapter did not wait out is a polite "later", not a failed attempt.
+        const retryAfter = retryAfterOf(error);
+        if (retryAfter === undefined) throw error;
+        return wait(`status API asked to retry after ${retryAfter} ms`, retryAfter);
+      }
+      ingest = newestSince(ingests, payload.notBefore);
+    }
 
     if (!ingest) {
       if (stuck)
@@ -93,7 +147,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
     }
 
     async function onRunning(ingest: VideoIngest): Promise<StepResult> {
-      const phase = `${ingest.stage ?? ingest.rawStatus}${ingest.progress === undefined ? "" : ` ${ingest.progress}%`}`;
+      const phase = phaseOf(ingest);
       if (stuck) {
         await status.cancel(ingest.id);
         await records.countAttempt(id, "ingest_cancel");
@@ -135,6 +189,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       // The payload is updated after the retry, so a crash in between retries again (bounded by
       // the counter above) rather than waiting for an ingest nobody started.
       const next: StatusTrackPayload = { ...payload, notBefore: retriedAt, polls: 0, startedAt };
+      if (awaited) return park(next, `waiting for the ingest that replaces ${ingest.id}`);
       await ctx.job.updateData(next);
       const delayMs = pollDelay(0, settings, () => deps.random());
       return { outcome: "waiting", delayMs, reason: `waiting for the ingest that replaces ${ingest.id}` };
@@ -146,18 +201,6 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
 function profileOf(deps: ChainDeps, record: IngestRecord): string | undefined {
   const route = deps.routes?.routes.find((r) => r.name === record.route);
   return route?.target === "vimond" ? route.vimond.profileName : undefined;
-}
-
-/**
- * The newest ingest that started at or after `notBefore` (the list is newest first). Ingests
- * without a start time cannot be placed, so they count only when there is no bound.
- */
-function newestSince(ingests: VideoIngest[], notBefore: number | undefined): VideoIngest | undefined {
-  if (notBefore === undefined) return ingests[0];
-  return ingests.find((ingest) => {
-    const at = ingest.startTime === undefined ? Number.NaN : Date.parse(ingest.startTime);
-    return at >= notBefore;
-  });
 }
 
 /**

@@ -2,6 +2,7 @@ import type { UpstreamClient } from "../http/upstream-client.js";
 import {
   ingestDetailsSchema,
   ingestListSchema,
+  ingestSummarySchema,
   type IngestDetailsBody,
   type IngestSummaryBody,
   type IngestTaskBody,
@@ -57,6 +58,22 @@ export interface FindIngestsQuery {
   limit?: number;
 }
 
+/** One `GET /ingests` page of a tenant's ingests, as a status sweep reads them. */
+export interface ListIngestsPageQuery {
+  /** Page size; the seed names no maximum, the simulator accepts up to 1000. */
+  limit: number;
+  /** The `cursor` of the previous page. */
+  cursor?: string;
+  /** The seed's profile-name filter, when every ingest of interest uses one profile. */
+  profileName?: string;
+}
+
+/** A page, newest first as the seed orders it; `cursor` is absent on the last page. */
+export interface IngestsPage {
+  items: VideoIngest[];
+  cursor?: string;
+}
+
 /** What `cancel` found: a 404 is an answer here, not a failure (the ingest may be gone). */
 export type CancelIngestResult = { status: "cancelled" } | { status: "not_found" };
 
@@ -67,6 +84,8 @@ export type CancelIngestResult = { status: "cancelled" } | { status: "not_found"
 export interface StatusAdapter {
   /** The asset's ingests, newest first (cursor pages are followed up to `limit`). */
   findIngests(query: FindIngestsQuery): Promise<VideoIngest[]>;
+  /** One page of every ingest of the tenant (no asset filter): one request. */
+  listPage(query: ListIngestsPageQuery): Promise<IngestsPage>;
   /** `GET /ingests/{id}`; a 404 throws (status 404). */
   getIngest(id: string): Promise<VideoIngestDetails>;
   /** `DELETE /cancel/{id}`; cancelling a finished ingest is accepted by the API and changes nothing. */
@@ -123,6 +142,22 @@ export function createStatusAdapter(options: StatusAdapterOptions): StatusAdapte
         if (!cursor || found.size >= limit || response.body.items.length === 0) break;
       }
       return newestFirst([...found.values()]).slice(0, limit);
+    },
+
+    async listPage(query) {
+      const response = await client.request({
+        operation: "listIngests",
+        method: "GET",
+        path: "/ingests",
+        headers,
+        query: { limit: Math.max(1, query.limit), cursor: query.cursor, profileName: query.profileName },
+        schema: ingestListSchema,
+      });
+      const items = response.body.items
+        // As in findIngests: the filter is the server's, but a wrong item must not be followed.
+        .filter((item) => query.profileName === undefined || item.profileName === query.profileName)
+        .map(toIngest);
+      return response.body.cursor ? { items, cursor: response.body.cursor } : { items };
     },
 
     async getIngest(id) {
@@ -184,6 +219,15 @@ function toIngest(body: IngestSummaryBody): VideoIngest {
   const error = errorText(body.error);
   if (error !== undefined) ingest.error = error;
   return ingest;
+}
+
+/**
+ * An ingest summary kept as the API sent it (`VideoIngest.raw`, e.g. stored by a status sweep for
+ * the ingest's own job) read back the way the adapter reads a response; undefined when it is not one.
+ */
+export function videoIngestFromRaw(raw: unknown): VideoIngest | undefined {
+  const parsed = ingestSummarySchema.safeParse(raw);
+  return parsed.success ? toIngest(parsed.data) : undefined;
 }
 
 function toTask(body: IngestTaskBody): VideoIngestTask {
