@@ -7,6 +7,7 @@ import { moduleLogger } from "../log/logger.js";
 import { statusSweepPages, statusSweeps, statusSweepSettled } from "../metrics/status-sweep-metrics.js";
 import { ingestJobId } from "../queues/job-options.js";
 import { redisLease, type RedisLease } from "../queues/redis-lease.js";
+import { TERMINAL_STATES } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
 import { AwaitedIngests, type AwaitedEntry } from "./status-awaiting.js";
@@ -186,15 +187,8 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
     for (const [i, id] of ids.entries()) {
       const record = records[i];
       const branch = record?.branches[BRANCH];
-      if (
-        !record ||
-        (branch !== undefined && branch !== "pending") ||
-        record.state === "failed" ||
-        record.state === "completed" ||
-        record.state === "cancelled"
-      ) {
-        await awaited.forget(id);
-      }
+      const ended = !record || TERMINAL_STATES.has(record.state);
+      if (ended || (branch !== undefined && branch !== "pending")) await awaited.forget(id);
     }
   }
 

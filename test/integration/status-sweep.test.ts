@@ -20,6 +20,8 @@ const ROUTES = [
 ];
 /** Simulated ms at the harness's speed 1000: encoding takes about a real second. */
 const SLOW_ENCODING = { modules: { status: { durationsMs: { encoding: 1_000_000 } } } };
+/** A Status API that answers 100 requests a second (50 back to back), as a real one limits. */
+const RATE_LIMITED = { modules: { status: { rateLimit: { perSecond: 100, burst: 50 } } } };
 
 function harness(label: string, env: Record<string, string>): Promise<ChainHarness> {
   return startChainHarness({
@@ -135,6 +137,7 @@ describe("status sweeps: cost grows with pages, not with in-flight ingests", () 
     const N = 200;
     // Sweep mode: the jobs register and park without a request of their own.
     await sweeping.scenario(SLOW_ENCODING);
+    await sweeping.scenario(RATE_LIMITED);
     const notBefore = Date.now();
     const ids = await follow(sweeping, await importVideos(sweeping, N), notBefore);
     const awaited = awaitedOf(sweeping);
@@ -160,6 +163,7 @@ describe("status sweeps: cost grows with pages, not with in-flight ingests", () 
 
     // The same load, polled per ingest.
     await polling.scenario(SLOW_ENCODING);
+    await polling.scenario(RATE_LIMITED);
     const pollingSince = Date.now();
     const polled = await follow(polling, await importVideos(polling, N), pollingSince);
     const polledRecords = await allEnded(polling, polled);
@@ -167,6 +171,11 @@ describe("status sweeps: cost grows with pages, not with in-flight ingests", () 
     const pollRequests = calls(polling, "listIngests") + calls(polling, "getIngest");
     expect(pollRequests).toBeGreaterThanOrEqual(N);
     expect(pollRequests / sweepRequests).toBeGreaterThanOrEqual(20);
+    // The sweeps stay far below the Status API's rate limit; polling per ingest runs into it.
+    const refused = (h: ChainHarness) =>
+      (h.sim.stats().modules.status as { rateLimited: number }).rateLimited;
+    expect(refused(sweeping)).toBe(0);
+    expect(refused(polling)).toBeGreaterThan(0);
   });
 });
 
