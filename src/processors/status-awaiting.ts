@@ -30,6 +30,14 @@ export const awaitedEntrySchema = z.object({
 });
 export type AwaitedEntry = z.infer<typeof awaitedEntrySchema>;
 
+/**
+ * A finished sweep: `at` (our clock) it started, and the start time of the oldest ingest its pages
+ * reached (`null`: it read to the end of the list). An awaited ingest whose bound is not older
+ * than `reached` was placed by that sweep, or has no video ingest yet.
+ */
+const sweepMarkSchema = z.object({ at: z.number(), reached: z.number().nullable() });
+export type SweepMark = z.infer<typeof sweepMarkSchema>;
+
 /** What a sweep saw of an ended video ingest, left for the ingest's own status-track job. */
 const seenSchema = z.object({ run: z.number().int(), items: z.array(z.unknown()) });
 
@@ -40,7 +48,7 @@ const seenSchema = z.object({ run: z.number().int(), items: z.array(z.unknown())
  * so a sweep and a job never both act on one ingest (an asset retried twice, say).
  */
 export class AwaitedIngests {
-  readonly keys: { order: string; entries: string; seen: string; lease: string };
+  readonly keys: { order: string; entries: string; seen: string; lease: string; swept: string };
   private readonly setIfAwaited: ReturnType<typeof luaScript>;
   /** The stored JSON each entry `all()` returned was read from (for compare-and-set). */
   private readonly stored = new WeakMap<AwaitedEntry, string>();
@@ -56,6 +64,7 @@ export class AwaitedIngests {
       entries: `${base}:entries`,
       seen: `${base}:seen`,
       lease: `${base}:lease`,
+      swept: `${base}:swept`,
     };
     this.setIfAwaited = luaScript(redis, "ingestSweepSetIfAwaited", 2, SET_IF_AWAITED);
   }
@@ -105,6 +114,23 @@ export class AwaitedIngests {
   /** The ingest ids with the oldest `since`, oldest first. */
   async oldest(count: number): Promise<string[]> {
     return this.redis.zrange(this.keys.order, "0", String(count - 1));
+  }
+
+  /** Notes a finished sweep: when it started and how far back it read (null: all history). */
+  async markSwept(sweep: SweepMark): Promise<void> {
+    await this.redis.set(this.keys.swept, JSON.stringify(sweep));
+  }
+
+  /** The last finished sweep, if any. */
+  async lastSwept(): Promise<SweepMark | undefined> {
+    const raw = await this.redis.get(this.keys.swept);
+    if (!raw) return undefined;
+    try {
+      const parsed = sweepMarkSchema.safeParse(JSON.parse(raw));
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   async count(): Promise<number> {

@@ -106,6 +106,7 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
 
     const found = new Map<string, VideoIngest[]>();
     let cursor: string | undefined;
+    let deepest = Number.MAX_SAFE_INTEGER;
     while (counts.pages < env.STATUS_SWEEP_MAX_PAGES) {
       const page = await deps.vimond!.status.listPage({
         limit: env.STATUS_SWEEP_PAGE_LIMIT,
@@ -119,7 +120,9 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
       }
       cursor = page.cursor;
       const oldest = page.items.at(-1)?.startTime;
-      if (!cursor || (oldest !== undefined && Date.parse(oldest) < bound)) break;
+      const oldestAt = oldest === undefined ? Number.NaN : Date.parse(oldest);
+      if (!Number.isNaN(oldestAt)) deepest = Math.min(deepest, oldestAt);
+      if (!cursor || oldestAt < bound) break;
       // A long sweep must not let the lease lapse under it; losing it means another replica sweeps.
       if (!(await lease.renew())) throw new Error("lost the status sweep lease while sweeping");
     }
@@ -147,6 +150,8 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
     for (let i = 0; i < placed.length; i += SETTLE_BATCH) {
       await Promise.all(placed.slice(i, i + SETTLE_BATCH).map(([id, items]) => settle(id, items)));
     }
+    // Parked jobs whose ingests this sweep covered skip their own read until sweeps stop coming.
+    await awaited.markSwept({ at: startedAt, reached: cursor ? deepest : null });
     return counts;
   }
 

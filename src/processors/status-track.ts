@@ -105,6 +105,13 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       return { outcome: "done", detail } satisfies StepResult;
     };
 
+    /** Whether the last sweep started within one fallback delay and read back past this ingest. */
+    const coveredByRecentSweep = async (registry: AwaitedIngests): Promise<boolean> => {
+      const swept = await registry.lastSwept();
+      if (!swept || swept.at < now - env.STATUS_SWEEP_FALLBACK_MS) return false;
+      const since = payload.notBefore ?? record.pushedAt ?? record.createdAt;
+      return swept.reached === null || since >= swept.reached;
+    };
     let ingest: VideoIngest | undefined;
     if (awaited) {
       // What a sweep saw, when it woke this job: decided on without a request of our own. A view
@@ -113,6 +120,11 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
       ingest = seen && newestSince(seen, payload.notBefore);
       // First run: register and wait for the sweeps; only a job that wakes on its own reads.
       if (!ingest && payload.polls === 0 && !stuck) return wait("registered for status sweeps");
+      // Woken on its own, but a recent sweep covered this ingest (it was running, or had no video
+      // ingest yet): that answer is as fresh as a read would be, so wait for the next sweep instead.
+      // Only when sweeps stop coming (no sweeper, or it fails) does the job read for itself.
+      if (!ingest && !stuck && (await coveredByRecentSweep(awaited)))
+        return wait("followed by status sweeps");
     }
     if (!ingest) {
       let ingests: VideoIngest[];
