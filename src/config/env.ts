@@ -66,6 +66,10 @@ export const envSchema = z.object({
   LOG_LEVEL: doc(oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"), "Log level."),
   HTTP_PORT: doc(port(8080), "Port of the worker's HTTP server (health, metrics, intake, ingests API)."),
   HTTP_HOST: doc(text("0.0.0.0"), "Address the HTTP server binds to."),
+  OPENAPI_SERVER_URL: doc(
+    httpUrl(),
+    "The `servers` URL of GET /v1/openapi.json (how clients reach the worker, e.g. through an ingress). Unset: `/`, the host that served the document.",
+  ),
   REDIS_URL: doc(redisUrl("redis://127.0.0.1:6379"), "Redis for the queues and ingest records (noeviction)."),
   REDIS_CLUSTER_NODES: doc(
     list((item) => CLUSTER_NODE.test(item), "a comma-separated list of host:port"),

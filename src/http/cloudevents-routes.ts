@@ -18,6 +18,14 @@ import {
 } from "../processors/aem-files.js";
 import { hurryAemPoll } from "../processors/aem-poll.js";
 import type { RecordStore } from "../records/record-store.js";
+import {
+  cloudEventAcceptedSchema,
+  cloudEventBodySchema,
+  cloudEventDuplicateSchema,
+  cloudEventReceivedSchema,
+} from "./intake-schemas.js";
+import type { RouteDoc } from "./openapi.js";
+import { CLOSING, problem as problemDoc, TOO_LARGE } from "./openapi-responses.js";
 import { TokenBucket } from "./token-bucket.js";
 
 /** What the CloudEvents intake needs. */
@@ -46,6 +54,37 @@ const DEDUPE_SECONDS = 2 * 24 * 3600;
 const DEFAULT_HINT_RATE = { perSecond: 10, burst: 50 };
 
 const log = moduleLogger("cloudevents");
+
+const CLOUDEVENTS_DOC: RouteDoc = {
+  operationId: "postCloudEvents",
+  summary: "AEM CloudEvents 1.0 (structured or binary mode), e.g. processing_completed",
+  description:
+    "With `Authorization: Bearer <INTAKE_TOKEN>` the event is trusted: deduplicated by (source, id), acted on (202). " +
+    "Without Authorization (AEM's own webhook, seed 003: Security None) only an AEM event is taken, as a " +
+    "rate-limited hint to poll AEM now, and always answered 200 with the same body.",
+  tags: ["intake"],
+  security: [{ intakeToken: [] }, {}],
+  body: {
+    description: "Structured mode; in binary mode the attributes are ce-* headers and the body is the data",
+    content: {
+      "application/cloudevents+json": cloudEventBodySchema,
+      "application/json": cloudEventBodySchema,
+    },
+  },
+  responses: {
+    "200": {
+      description: "Without Authorization: received (whatever it led to); with the token: a duplicate",
+      schema: z.union([cloudEventReceivedSchema, cloudEventDuplicateSchema]),
+    },
+    "202": { description: "Trusted event handled", schema: cloudEventAcceptedSchema },
+    "400": problemDoc("With the token: not an AEM CloudEvent (the parser says why)"),
+    "401": problemDoc(
+      "Wrong token, INTAKE_TOKEN unset, or without Authorization a body that is not an AEM event",
+    ),
+    ...TOO_LARGE,
+    ...CLOSING,
+  },
+};
 
 /**
  * What a `processing_completed` event's data says about the file. The seed leaves `data` open; AEM
@@ -113,7 +152,9 @@ export async function registerCloudEventRoutes(
     // not know: read every body as bytes and let the CloudEvents parser say what is wrong with it.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "buffer" }, (_req, body, done) => done(null, body));
-    scope.post(CLOUDEVENTS_PATH, (request, reply) => handle(options, bucket, request, reply));
+    scope.post(CLOUDEVENTS_PATH, { config: { openapi: CLOUDEVENTS_DOC } }, (request, reply) =>
+      handle(options, bucket, request, reply),
+    );
   });
 }
 

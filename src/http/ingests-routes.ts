@@ -22,7 +22,7 @@ import {
 
 /** Options of {@link registerIngestRoutes}. */
 export interface IngestRoutesOptions {
-  /** `API_TOKEN`; unset: every route except the OpenAPI document answers 401. */
+  /** `API_TOKEN`; unset: every route answers 401. */
   token: string | undefined;
   records: RecordStore;
   redis: Redis;
@@ -41,8 +41,8 @@ function refused(reply: FastifyReply, outcome: Extract<ActionOutcome<object>, { 
 
 /**
  * The ingests API: `GET /v1/ingests` (filters, cursor, limit), `GET /v1/ingests/{id}`,
- * `POST /v1/ingests/{id}/retry`, `POST /v1/ingests/{id}/cancel`, all behind `API_TOKEN`; and
- * `GET /v1/openapi.json`, open, generated from the schemas. Handlers parse with zod themselves
+ * `POST /v1/ingests/{id}/retry`, `POST /v1/ingests/{id}/cancel`, all behind `API_TOKEN`, described
+ * for `GET /v1/openapi.json` by `buildOpenApiDocument`. Handlers parse with zod themselves
  * (not fastify's ajv) so 400 answers carry the same `field: problem` lines as the rest of the worker.
  */
 export async function registerIngestRoutes(
@@ -56,9 +56,8 @@ export async function registerIngestRoutes(
     sourceWatch: options.sourceWatch,
     now,
   };
-  const openApi = buildOpenApiDocument();
-
-  app.get("/v1/openapi.json", async () => openApi);
+  // Served with every other route's at `GET /v1/openapi.json` (server.ts).
+  app.openApi?.addDocument(buildOpenApiDocument(), { tags: ["ingests"] });
 
   await app.register(async (scope) => {
     scope.addHook("onRequest", apiAuth({ token: options.token }));

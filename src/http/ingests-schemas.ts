@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { INGEST_STATES, TARGETS, UPSTREAM_ID_FIELDS, type IngestState } from "../records/ingest-record.js";
+import type { OpenApiPart } from "./openapi.js";
 
 /**
  * Schemas of the ingests API. Requests are parsed with them; responses are typed by them (the
@@ -154,12 +155,15 @@ const idParameter = {
 const ERRORS = {
   "401": json("Error", "Missing or wrong bearer token, or API_TOKEN unset"),
 };
+const BAD_ID = { "400": json("Error", "Invalid id (1 to 200 characters)") };
 
 /**
  * The OpenAPI 3.1 document of the ingests API, generated from the same schemas the handlers parse
- * with, so the document and the behaviour cannot drift apart.
+ * with, so the document and the behaviour cannot drift apart. `GET /v1/openapi.json` merges it
+ * with the other routes' (http/openapi.ts); an operation without an `operationId` gets one
+ * derived from its method and path there.
  */
-export function buildOpenApiDocument(): Record<string, unknown> {
+export function buildOpenApiDocument(): OpenApiPart & { openapi: string; info: object } {
   const queryParameters = Object.entries(listQuerySchema.shape).map(([name, field]) => ({
     name,
     in: "query",
@@ -189,6 +193,7 @@ export function buildOpenApiDocument(): Record<string, unknown> {
     paths: {
       "/v1/ingests": {
         get: {
+          operationId: "listIngests",
           summary: "Recent ingests, newest first",
           parameters: queryParameters,
           responses: {
@@ -200,10 +205,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
       "/v1/ingests/{id}": {
         get: {
+          operationId: "getIngest",
           summary: "One ingest: steps with timings, upstream ids, errors, history",
           parameters: [idParameter],
           responses: {
             "200": json("IngestDetail", "The ingest"),
+            ...BAD_ID,
             "404": json("Error", "Unknown id"),
             ...ERRORS,
           },
@@ -211,10 +218,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
       "/v1/ingests/{id}/retry": {
         post: {
+          operationId: "retryIngest",
           summary: "Run a failed or cancelled ingest again from source-watch",
           parameters: [idParameter],
           responses: {
             "202": json("IngestAction", "Re-opened and queued"),
+            ...BAD_ID,
             "404": json("Error", "Unknown id"),
             "409": json("Error", "Running, completed or superseded: nothing to retry"),
             ...ERRORS,
@@ -223,18 +232,17 @@ export function buildOpenApiDocument(): Record<string, unknown> {
       },
       "/v1/ingests/{id}/cancel": {
         post: {
+          operationId: "cancelIngest",
           summary: "Cancel a running ingest",
           parameters: [idParameter],
           responses: {
             "200": json("IngestAction", "Cancelled"),
+            ...BAD_ID,
             "404": json("Error", "Unknown id"),
             "409": json("Error", "Already ended"),
             ...ERRORS,
           },
         },
-      },
-      "/v1/openapi.json": {
-        get: { summary: "This document", security: [], responses: { "200": { description: "OpenAPI 3.1" } } },
       },
     },
   };

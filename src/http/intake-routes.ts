@@ -4,6 +4,14 @@ import { acceptNotification, type EventSink } from "../intake/accept.js";
 import { NotificationError } from "../intake/normalize.js";
 import { signingCertUrlProblem, verifySnsSignature } from "../intake/sns-signature.js";
 import { moduleLogger } from "../log/logger.js";
+import {
+  intakeAcceptedSchema,
+  intakeBodySchema,
+  snsConfirmedSchema,
+  type IntakeAccepted,
+} from "./intake-schemas.js";
+import type { RouteDoc } from "./openapi.js";
+import { CLOSING, problem as problemDoc, TOO_LARGE } from "./openapi-responses.js";
 
 const log = moduleLogger("intake-http");
 
@@ -66,6 +74,36 @@ function problem(reply: FastifyReply, status: number, message: string) {
   return reply.code(status).send({ error: message });
 }
 
+const INTAKE_DOC: RouteDoc = {
+  operationId: "postS3Events",
+  summary: "S3 object notifications pushed over HTTP (SNS, MinIO webhook, EventBridge, a relay)",
+  description:
+    "Answers 202 only once the events are in Redis. Authenticated by `Authorization: Bearer <INTAKE_TOKEN>`, " +
+    "or without a header by a valid SNS signature in the body (SNS deliveries, `x-amz-sns-message-type`); " +
+    "a signed `SubscriptionConfirmation` is confirmed (200).",
+  tags: ["intake"],
+  security: [{ intakeToken: [] }, {}],
+  body: {
+    description: "A notification; SNS posts its JSON as text/plain",
+    content: { "application/json": intakeBodySchema, "text/plain": intakeBodySchema },
+  },
+  responses: {
+    "200": { description: "SNS subscription confirmed", schema: snsConfirmedSchema },
+    "202": {
+      description: "Events stored; ignored records counted, malformed ones explained",
+      schema: intakeAcceptedSchema,
+    },
+    "400": problemDoc("Not JSON, not a notification, or an unconfirmable SubscriptionConfirmation"),
+    "401": problemDoc("Wrong bearer token, no credentials, or an SNS signature that does not verify"),
+    ...TOO_LARGE,
+    "502": problemDoc("The SNS SubscribeURL could not be fetched"),
+    "503": {
+      ...CLOSING["503"],
+      headers: { "Retry-After": { description: "Seconds", schema: { type: "integer" } } },
+    },
+  },
+};
+
 /**
  * `POST /v1/events/s3`: S3 notifications pushed over HTTP (an SNS HTTPS subscription, a MinIO
  * webhook, EventBridge API destinations, anything holding `INTAKE_TOKEN`). Answers 202 only once
@@ -87,7 +125,7 @@ export async function registerIntakeRoutes(
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", { parseAs: "string" }, (_request, body, done) => done(null, body));
 
-    scope.post("/v1/events/s3", async (request, reply) => {
+    scope.post("/v1/events/s3", { config: { openapi: INTAKE_DOC } }, async (request, reply) => {
       const bearer = bearerOf(request.headers.authorization);
       if (bearer !== undefined && (token === undefined || !tokenMatches(bearer, token)))
         return problem(reply, 401, "invalid token");
@@ -146,11 +184,12 @@ export async function registerIntakeRoutes(
         log.info("SNS subscription confirmed");
         return reply.code(200).send({ confirmed: true });
       }
-      return reply.code(202).send({
+      const accepted: IntakeAccepted = {
         accepted: result.accepted,
         ignored: result.ignored,
         ...(result.problems.length > 0 ? { problems: result.problems } : {}),
-      });
+      };
+      return reply.code(202).send(accepted);
     });
   });
 }

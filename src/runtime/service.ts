@@ -61,6 +61,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       host: env.HTTP_HOST,
       port: env.HTTP_PORT,
       bodyLimit: env.INTAKE_BODY_LIMIT_BYTES,
+      ...(env.OPENAPI_SERVER_URL !== undefined ? { openApiServerUrl: env.OPENAPI_SERVER_URL } : {}),
       plugins: [
         (app, connections) =>
           registerIntakeRoutes(app, {

@@ -29,6 +29,8 @@ export interface RuntimeOptions {
     host: string;
     port: number;
     bodyLimit: number;
+    /** `OPENAPI_SERVER_URL` (the OpenAPI document's `servers`). */
+    openApiServerUrl?: string;
     /** Route groups (intake, ingests API, board); they get the queues and Redis. */
     plugins?: Array<(app: FastifyInstance, connections: RuntimeConnections) => void | Promise<void>>;
   };
@@ -138,6 +140,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.http) {
     http = await buildHttpServer({
       bodyLimit: options.http.bodyLimit,
+      ...(options.http.openApiServerUrl !== undefined
+        ? { openApiServerUrl: options.http.openApiServerUrl }
+        : {}),
       readiness: {
         checks: async () => ({
           redis: await redis

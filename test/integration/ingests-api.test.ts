@@ -1,8 +1,9 @@
 import { Queue } from "bullmq";
-import Fastify, { type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerIngestRoutes } from "../../src/http/ingests-routes.js";
+import { buildHttpServer } from "../../src/http/server.js";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { sourceWatchPayload } from "../../src/queues/payloads.js";
 import { TARGETS } from "../../src/records/ingest-record.js";
@@ -53,7 +54,8 @@ async function startHarness(label: string, token: string | null = TOKEN): Promis
   const clock = { now: T0 };
   const records = new RecordStore(redis, prefix, () => clock.now);
   const queue = new Queue("source-watch", { connection: redis, prefix });
-  const app = Fastify();
+  // The worker's server (it serves the OpenAPI document of the routes registered on it).
+  const app = await buildHttpServer({ bodyLimit: 1_048_576, readiness: { checks: async () => ({}) } });
   await registerIngestRoutes(app, {
     token: token ?? undefined,
     records,
