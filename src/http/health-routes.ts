@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { registry } from "../metrics/registry.js";
 import { OPEN } from "./openapi.js";
+import { problemSchema } from "./openapi-responses.js";
 
 /** What readiness depends on; the runtime supplies it. */
 export interface ReadinessProbe {
@@ -47,8 +48,8 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: ReadinessP
           responses: {
             "200": { description: "Ready", schema: readinessSchema },
             "503": {
-              description: "Not ready (or shutting down); `checks` says why",
-              schema: readinessSchema,
+              description: "Not ready, `checks` says why; or shutting down (fastify's error body)",
+              schema: z.union([readinessSchema, problemSchema]),
             },
           },
         },
