@@ -4,11 +4,12 @@ import { s3SettingsFromEnv } from "../adapters/s3/s3-settings.js";
 import { createEventSink } from "../intake/accept.js";
 import { backfill, type BackfillProgress, type BackfillResult } from "../ops/backfill.js";
 import { parseS3Url } from "../ops/ingest-actions.js";
+import { parseTimeSpec, TIME_SPEC_FORMS } from "../ops/time-spec.js";
 import { EXIT } from "./exit-codes.js";
 import { usageError, withOpsContext } from "./ops-context.js";
 import { describeS3Failure } from "./s3-errors.js";
 
-export const BACKFILL_HELP = `Usage: ingest-worker backfill s3://BUCKET/PREFIX [--dry-run] [--json]
+export const BACKFILL_HELP = `Usage: ingest-worker backfill s3://BUCKET/PREFIX [--since T] [--until T] [--dry-run] [--json]
 
 Lists every object under PREFIX (ListObjectsV2, page by page) and queues an ObjectCreated event
 for each object a route takes as its trigger, through the same intake path as live events: an
@@ -19,6 +20,11 @@ checkpointed in Redis, so running the same command again after an interruption c
 stopped; a finished run clears it. Needs Redis, S3 and ROUTES_FILE; no upstream settings.
 
 Options:
+  --since T   only objects last modified at or after T (S3 LastModified)
+  --until T   only objects last modified before T. T is an ISO 8601 time (2026-12-03T10:00:00Z),
+              epoch ms, or a duration back from now (30m, 2h, 1d). Every key under PREFIX is still
+              listed (S3 cannot filter by time); the others are counted as outside the window. A
+              windowed run has its own checkpoint.
   --dry-run   classify and count only; queue nothing, leave the checkpoint alone
   --json      no progress lines; one JSON line with the counts and every key of each kind
 
@@ -30,9 +36,10 @@ Prints progress (a live line on a terminal, one line per page otherwise), the co
 /** Keys of one kind printed in text mode; --json lists them all. */
 const LISTED_PER_KIND = 20;
 
-function progressText(p: Readonly<BackfillProgress>, dryRun: boolean): string {
+function progressText(p: Readonly<BackfillProgress>, dryRun: boolean, windowed = false): string {
   return [
     `${p.listed} listed`,
+    ...(windowed ? [`${p.outsideWindow} outside the LastModified window`] : []),
     dryRun ? `${p.enqueued} to queue (dry run, 0 queued)` : `${p.enqueued} queued`,
     `${p.ingested} already ingested`,
     `${p.unrouted} unrouted`,
@@ -74,6 +81,8 @@ export async function backfillCommand(argv: string[]): Promise<number> {
         help: { type: "boolean", short: "h" },
         "dry-run": { type: "boolean" },
         json: { type: "boolean" },
+        since: { type: "string" },
+        until: { type: "string" },
       },
     });
   } catch (error) {
@@ -86,6 +95,23 @@ export async function backfillCommand(argv: string[]): Promise<number> {
   const [url, ...more] = parsed.positionals;
   const target = url !== undefined && !more.length ? parseS3Url(url) : undefined;
   if (!target) return usageError("backfill", "expected one s3://BUCKET/PREFIX", BACKFILL_HELP);
+  const now = Date.now();
+  const window: { since?: number; until?: number } = {};
+  for (const bound of ["since", "until"] as const) {
+    const text = parsed.values[bound];
+    if (text === undefined) continue;
+    const at = parseTimeSpec(text, now);
+    if (at === undefined)
+      return usageError("backfill", `--${bound} ${text}: ${TIME_SPEC_FORMS}`, BACKFILL_HELP);
+    window[bound] = at;
+  }
+  if (window.since !== undefined && window.until !== undefined && window.until <= window.since)
+    return usageError(
+      "backfill",
+      `--until (${new Date(window.until).toISOString()}) must be after --since (${new Date(window.since).toISOString()})`,
+      BACKFILL_HELP,
+    );
+  const windowed = window.since !== undefined || window.until !== undefined;
   const dryRun = parsed.values["dry-run"] === true;
   const json = parsed.values.json === true;
   const tty = process.stdout.isTTY === true && !json;
@@ -109,15 +135,19 @@ export async function backfillCommand(argv: string[]): Promise<number> {
           prefix: ctx.config.env.QUEUE_PREFIX,
           bucket: target.bucket,
           keyPrefix: target.key,
+          ...(window.since !== undefined ? { modifiedSince: window.since } : {}),
+          ...(window.until !== undefined ? { modifiedUntil: window.until } : {}),
           dryRun,
           onPage: (p) => {
             if (json) return;
             // S3 cannot say how many keys a prefix holds, so the terminal line counts up instead of filling a bar.
             if (tty)
-              process.stdout.write(`\r${spinner[p.pages % spinner.length]} ${progressText(p, dryRun)}\x1b[K`);
+              process.stdout.write(
+                `\r${spinner[p.pages % spinner.length]} ${progressText(p, dryRun, windowed)}\x1b[K`,
+              );
             else
               process.stdout.write(
-                `page ${p.pages}: ${progressText(p, dryRun)}, last key ${p.lastKey ?? "-"}\n`,
+                `page ${p.pages}: ${progressText(p, dryRun, windowed)}, last key ${p.lastKey ?? "-"}\n`,
               );
           },
         });
@@ -135,6 +165,15 @@ export async function backfillCommand(argv: string[]): Promise<number> {
           listed: result.listed,
           pages: result.pages,
           skipped: result.skipped,
+          ...(windowed
+            ? {
+                window: {
+                  since: window.since !== undefined ? new Date(window.since).toISOString() : null,
+                  until: window.until !== undefined ? new Date(window.until).toISOString() : null,
+                },
+                outsideWindow: result.outsideWindow,
+              }
+            : {}),
           ...(result.resumedAfter !== undefined ? { resumedAfter: result.resumedAfter } : {}),
           counts: {
             queued: lists.queued.length,
@@ -150,7 +189,7 @@ export async function backfillCommand(argv: string[]): Promise<number> {
       if (tty) process.stdout.write("\n");
       if (result.resumedAfter !== undefined)
         process.stdout.write(`resumed after checkpoint ${result.resumedAfter}\n`);
-      process.stdout.write(`backfill ${url}: ${progressText(result, dryRun)}\n`);
+      process.stdout.write(`backfill ${url}: ${progressText(result, dryRun, windowed)}\n`);
       process.stdout.write(formatBackfillLists(result, dryRun));
       return EXIT.ok;
     } finally {

@@ -16,8 +16,13 @@ Commands:
   status [ID] [--json]        recent ingests (filters: --status --target --route --limit), or one in full
   replay s3://BUCKET/KEY      queue one object as if S3 had just announced it; prints the ingest id
   retry ID                    run a failed or cancelled ingest again from source-watch
+  retry --status failed [--since T] [--route R] [--target X] [--limit N] [--dry-run] [--json]
+                              retry every matching ingest (bulk; a dry run lists what it would do)
   cancel ID                   cancel a running ingest
-  backfill s3://BUCKET/PREFIX [--dry-run] [--json]  queue what a route takes under a prefix (resumable)
+  backfill s3://BUCKET/PREFIX [--since T] [--until T] [--dry-run] [--json]  queue what a route
+                              takes under a prefix (LastModified window; resumable)
+  queues [pause|resume [STEP]] [--json]  each step's queue (paused/running, counts); pause or
+                              resume one step or all, across every worker
   help [command]              help for a command
 
 Run 'ingest-worker <command> --help' for a command's options.
@@ -38,6 +43,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   retry: async () => (await import("./retry-command.js")).retryCommand,
   cancel: async () => (await import("./cancel-command.js")).cancelCommand,
   backfill: async () => (await import("./backfill-command.js")).backfillCommand,
+  queues: async () => (await import("./queues-command.js")).queuesCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

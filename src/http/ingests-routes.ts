@@ -8,16 +8,22 @@ import {
   type ActionOutcome,
   type IngestActionDeps,
 } from "../ops/ingest-actions.js";
+import { bulkRetry } from "../ops/bulk-retry.js";
 import { toDetail, toListResponse } from "../ops/ingest-view.js";
+import { listQueueStates, setStepPaused, stepOf, type StepQueues } from "../ops/queue-control.js";
+import { parseTimeSpec } from "../ops/time-spec.js";
 import type { RecordStore } from "../records/record-store.js";
 import { apiAuth } from "./auth.js";
 import {
   buildOpenApiDocument,
+  bulkRetryBodySchema,
   idParamsSchema,
   listQuerySchema,
   stateOf,
   statusName,
+  type BulkRetryResponse,
   type IngestActionResponse,
+  type QueueStateResponse,
 } from "./ingests-schemas.js";
 
 /** Options of {@link registerIngestRoutes}. */
@@ -28,6 +34,8 @@ export interface IngestRoutesOptions {
   redis: Redis;
   /** The source-watch queue (retry adds its job there). */
   sourceWatch: Queue;
+  /** Every step's queue, for `/v1/queues` (pause, resume, counts); unset: those routes answer 404. */
+  queues?: StepQueues;
   now?: () => number;
 }
 
@@ -41,9 +49,11 @@ function refused(reply: FastifyReply, outcome: Extract<ActionOutcome<object>, { 
 
 /**
  * The ingests API: `GET /v1/ingests` (filters, cursor, limit), `GET /v1/ingests/{id}`,
- * `POST /v1/ingests/{id}/retry`, `POST /v1/ingests/{id}/cancel`, all behind `API_TOKEN`, described
- * for `GET /v1/openapi.json` by `buildOpenApiDocument`. Handlers parse with zod themselves
- * (not fastify's ajv) so 400 answers carry the same `field: problem` lines as the rest of the worker.
+ * `POST /v1/ingests/{id}/retry`, `POST /v1/ingests/retry` (bulk), `POST /v1/ingests/{id}/cancel`,
+ * and the step queues (`GET /v1/queues`, `POST /v1/queues/{step}/pause|resume`), all behind
+ * `API_TOKEN`, described for `GET /v1/openapi.json` by `buildOpenApiDocument`. Handlers parse
+ * with zod themselves (not fastify's ajv) so 400 answers carry the same `field: problem` lines as
+ * the rest of the worker.
  */
 export async function registerIngestRoutes(
   app: FastifyInstance,
@@ -84,6 +94,44 @@ export async function registerIngestRoutes(
       if (!record) return reply.code(404).send({ error: `no ingest with id ${parsed.data.id}` });
       return toDetail(record, await options.records.history(record.id), now());
     });
+
+    scope.post("/v1/ingests/retry", async (request, reply) => {
+      const parsed = bulkRetryBodySchema.safeParse(request.body ?? {}, { error: issueMessage });
+      if (!parsed.success) return badRequest(reply, formatIssues(parsed.error));
+      const { status, since, route, target, limit, dryRun } = parsed.data;
+      const body: BulkRetryResponse = await bulkRetry(
+        actions,
+        {
+          status: stateOf(status)!,
+          limit,
+          dryRun,
+          ...(since !== undefined ? { since: parseTimeSpec(since, now())! } : {}),
+          ...(route !== undefined ? { route } : {}),
+          ...(target !== undefined ? { target } : {}),
+        },
+        "http",
+      );
+      return reply.code(dryRun ? 200 : 202).send(body);
+    });
+
+    scope.get("/v1/queues", async (_request, reply) => {
+      if (!options.queues) return reply.code(404).send({ error: "no queues in this process" });
+      const queues: QueueStateResponse[] = await listQueueStates(options.queues);
+      return { queues };
+    });
+
+    for (const action of ["pause", "resume"] as const) {
+      scope.post(`/v1/queues/:step/${action}`, async (request, reply) => {
+        const { step: name } = request.params as { step: string };
+        const step = stepOf(name);
+        if (!step || !options.queues?.has(step)) {
+          const known = [...(options.queues?.keys() ?? [])].join(", ");
+          return reply.code(404).send({ error: `no step named ${name}; the steps are ${known}` });
+        }
+        const state: QueueStateResponse = await setStepPaused(options.queues, step, action === "pause");
+        return state;
+      });
+    }
 
     scope.post("/v1/ingests/:id/retry", async (request, reply) => {
       const parsed = idParamsSchema.safeParse(request.params, { error: issueMessage });

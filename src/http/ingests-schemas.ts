@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { parseTimeSpec, TIME_SPEC_FORMS } from "../ops/time-spec.js";
+import { STEP_NAMES } from "../queues/names.js";
 import { INGEST_STATES, TARGETS, UPSTREAM_ID_FIELDS, type IngestState } from "../records/ingest-record.js";
 import type { OpenApiPart } from "./openapi.js";
 
@@ -131,6 +133,73 @@ export const errorResponseSchema = z.object({
   issues: z.array(z.string()).optional(),
 });
 
+/** `POST /v1/ingests/retry`: which ingests to retry (the list's filters) and how many at most. */
+export const bulkRetryBodySchema = z
+  .object({
+    status: z
+      .enum(["failed", "cancelled", "FAILED", "CANCELLED"])
+      .describe("Retry the ingests in this state: failed or cancelled (either spelling)."),
+    since: z
+      .string()
+      .refine((text) => parseTimeSpec(text, Date.now()) !== undefined, TIME_SPEC_FORMS)
+      .optional()
+      .describe("Only ingests received at or after this time: ISO 8601, epoch ms, or a duration back (2h)."),
+    route: z.string().min(1).max(200).optional().describe("Only ingests matched by this route."),
+    target: z.enum(TARGETS).optional().describe("Only ingests for this target."),
+    limit: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(1000)
+      .describe("At most this many, newest first (1 to 10000, default 1000); `more` says when more matched."),
+    dryRun: z.boolean().default(false).describe("Select and check only; nothing is retried."),
+  })
+  .strict();
+export type BulkRetryBody = z.input<typeof bulkRetryBodySchema>;
+
+export const bulkRetryResponseSchema = z.object({
+  dryRun: z.boolean(),
+  limit: z.number().int(),
+  /** Ingests selected, at most `limit`. */
+  matched: z.number().int().min(0),
+  /** More than `limit` matched: send the same request again for the next ones. */
+  more: z.boolean(),
+  counts: z.object({
+    retried: z.number().int().min(0),
+    wouldRetry: z.number().int().min(0),
+    refused: z.number().int().min(0),
+  }),
+  retried: z.array(z.object({ ingestId: z.string(), jobId: z.string(), retry: z.number().int() })),
+  /** Dry run only: what a real run would retry. */
+  wouldRetry: z.array(z.string()),
+  /** Each with the message a single `POST /v1/ingests/{id}/retry` would answer. */
+  refused: z.array(
+    z.object({ ingestId: z.string(), reason: z.enum(["not-found", "conflict"]), message: z.string() }),
+  ),
+});
+export type BulkRetryResponse = z.infer<typeof bulkRetryResponseSchema>;
+
+export const stepParamsSchema = z.object({
+  step: z.enum(STEP_NAMES).describe("A step's queue name (source-watch, atom-push, …)."),
+});
+
+export const queueStateSchema = z.object({
+  step: z.enum(STEP_NAMES),
+  /** Paused globally (BullMQ Queue.pause): no worker takes its jobs; new jobs wait. */
+  paused: z.boolean(),
+  state: z.enum(["paused", "running"]),
+  counts: z.object({
+    waiting: z.number().int().min(0),
+    active: z.number().int().min(0),
+    delayed: z.number().int().min(0),
+    failed: z.number().int().min(0),
+  }),
+});
+export type QueueStateResponse = z.infer<typeof queueStateSchema>;
+
+export const queueListResponseSchema = z.object({ queues: z.array(queueStateSchema) });
+
 /** A zod schema as an OpenAPI 3.1 schema object (JSON Schema 2020-12, without `$schema`). */
 function jsonSchema(schema: z.ZodType, io: "input" | "output" = "output"): Record<string, unknown> {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, {
@@ -151,6 +220,12 @@ const idParameter = {
   in: "path",
   required: true,
   schema: jsonSchema(idParamsSchema.shape.id, "input"),
+};
+const stepParameter = {
+  name: "step",
+  in: "path",
+  required: true,
+  schema: jsonSchema(stepParamsSchema.shape.step, "input"),
 };
 const ERRORS = {
   "401": json("Error", "Missing or wrong bearer token, or API_TOKEN unset"),
@@ -186,6 +261,10 @@ export function buildOpenApiDocument(): OpenApiPart & { openapi: string; info: o
         IngestListItem: jsonSchema(listItemSchema),
         IngestDetail: jsonSchema(detailSchema),
         IngestAction: jsonSchema(actionResponseSchema),
+        BulkRetryRequest: jsonSchema(bulkRetryBodySchema, "input"),
+        BulkRetry: jsonSchema(bulkRetryResponseSchema),
+        QueueState: jsonSchema(queueStateSchema),
+        QueueList: jsonSchema(queueListResponseSchema),
         Error: jsonSchema(errorResponseSchema),
       },
     },
@@ -226,6 +305,45 @@ export function buildOpenApiDocument(): OpenApiPart & { openapi: string; info: o
             ...BAD_ID,
             "404": json("Error", "Unknown id"),
             "409": json("Error", "Running, completed or superseded: nothing to retry"),
+            ...ERRORS,
+          },
+        },
+      },
+      "/v1/ingests/retry": {
+        post: {
+          summary: "Retry every failed (or cancelled) ingest that matches, each as a single retry would",
+          requestBody: {
+            required: true,
+            content: { "application/json": { schema: ref("BulkRetryRequest") } },
+          },
+          responses: {
+            "200": json("BulkRetry", "Dry run: what would be retried and what refused"),
+            "202": json("BulkRetry", "Retried (and refused) ingests with their counts"),
+            "400": json("Error", "Invalid body"),
+            ...ERRORS,
+          },
+        },
+      },
+      "/v1/queues": {
+        get: {
+          summary: "Each step's queue: paused or running, and its waiting/active/delayed/failed counts",
+          responses: { "200": json("QueueList", "The step queues in chain order"), ...ERRORS },
+        },
+      },
+      "/v1/queues/{step}/pause": {
+        post: {
+          summary: "Pause a step globally (all workers); jobs added meanwhile wait, none is lost",
+          parameters: [stepParameter],
+          responses: { "200": json("QueueState", "Paused"), "404": json("Error", "Unknown step"), ...ERRORS },
+        },
+      },
+      "/v1/queues/{step}/resume": {
+        post: {
+          summary: "Resume a paused step",
+          parameters: [stepParameter],
+          responses: {
+            "200": json("QueueState", "Running"),
+            "404": json("Error", "Unknown step"),
             ...ERRORS,
           },
         },

@@ -21,6 +21,8 @@ export interface BackfillProgress {
   members: number;
   /** Folder markers (`key/` of size 0): never packages. */
   skipped: number;
+  /** Objects whose LastModified is outside the `--since`/`--until` window: not looked at further. */
+  outsideWindow: number;
   pages: number;
   /** The last key done, which is also the checkpoint. */
   lastKey?: string;
@@ -55,6 +57,10 @@ export interface BackfillOptions {
   prefix: string;
   bucket: string;
   keyPrefix: string;
+  /** Only objects last modified at or after this time (ms)… */
+  modifiedSince?: number;
+  /** …and before this one (ms, exclusive). S3 cannot filter a listing, so every key is still listed. */
+  modifiedUntil?: number;
   /** List and count only: nothing is enqueued and the checkpoint is neither read nor moved. */
   dryRun?: boolean;
   onPage?: (progress: Readonly<BackfillProgress>) => void;
@@ -70,9 +76,19 @@ export interface BackfillResult extends BackfillProgress {
 /** Kept a week: long enough to resume an interrupted run, short enough not to pile up. */
 const CHECKPOINT_TTL_SECONDS = 7 * 24 * 3600;
 
-/** The Redis key holding the last key a backfill of `s3://bucket/keyPrefix` finished. */
-export function backfillCheckpointKey(prefix: string, bucket: string, keyPrefix: string): string {
-  return `${prefix}:backfill:${bucket}/${keyPrefix}`;
+/**
+ * The Redis key holding the last key a backfill of `s3://bucket/keyPrefix` finished. A run with a
+ * LastModified window has its own checkpoint, so it never resumes a run that queued another window.
+ */
+export function backfillCheckpointKey(
+  prefix: string,
+  bucket: string,
+  keyPrefix: string,
+  window: { since?: number; until?: number } = {},
+): string {
+  const base = `${prefix}:backfill:${bucket}/${keyPrefix}`;
+  if (window.since === undefined && window.until === undefined) return base;
+  return `${base}@${window.since ?? ""}..${window.until ?? ""}`;
 }
 
 function eventOf(bucket: string, object: S3ListedObject): ObjectEvent {
@@ -101,7 +117,17 @@ function eventOf(bucket: string, object: S3ListedObject): ObjectEvent {
  * own list instead, so "queued" means work was actually started.
  */
 export async function backfill(options: BackfillOptions): Promise<BackfillResult> {
-  const checkpointKey = backfillCheckpointKey(options.prefix, options.bucket, options.keyPrefix);
+  const checkpointKey = backfillCheckpointKey(options.prefix, options.bucket, options.keyPrefix, {
+    ...(options.modifiedSince !== undefined ? { since: options.modifiedSince } : {}),
+    ...(options.modifiedUntil !== undefined ? { until: options.modifiedUntil } : {}),
+  });
+  const inWindow = (object: S3ListedObject): boolean => {
+    const at = object.lastModified.getTime();
+    return (
+      (options.modifiedSince === undefined || at >= options.modifiedSince) &&
+      (options.modifiedUntil === undefined || at < options.modifiedUntil)
+    );
+  };
   const resumedAfter = options.dryRun ? undefined : ((await options.redis.get(checkpointKey)) ?? undefined);
   const progress: BackfillProgress = {
     listed: 0,
@@ -110,6 +136,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
     unrouted: 0,
     members: 0,
     skipped: 0,
+    outsideWindow: 0,
     pages: 0,
   };
   const lists: BackfillLists = { queued: [], ingested: [], unrouted: [], members: [] };
@@ -122,9 +149,11 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
           ? { startAfter: resumedAfter }
           : {}),
     });
-    const objects = page.objects.filter((o) => !(o.key.endsWith("/") && o.size === 0));
+    const files = page.objects.filter((o) => !(o.key.endsWith("/") && o.size === 0));
+    const objects = files.filter(inWindow);
     progress.listed += page.objects.length;
-    progress.skipped += page.objects.length - objects.length;
+    progress.skipped += page.objects.length - files.length;
+    progress.outsideWindow += files.length - objects.length;
     progress.pages += 1;
     const triggers: ObjectEvent[] = [];
     for (const object of objects) {

@@ -31,7 +31,7 @@ export interface IngestActionDeps {
 }
 
 /** Only these can be re-run: a completed ingest is done, a superseded one has a newer version. */
-const RETRYABLE: readonly IngestState[] = ["failed", "cancelled"];
+export const RETRYABLE: readonly IngestState[] = ["failed", "cancelled"];
 
 /**
  * The object event that produced a record. The ingest id is the object's version key
@@ -61,6 +61,24 @@ export function eventForRecord(record: IngestRecord, now: number): ObjectEvent |
 }
 
 /**
+ * Why a record cannot be retried, or undefined when it can: a running ingest, a completed or
+ * superseded one, and a record whose event cannot be rebuilt are refused. The bulk retry's dry run
+ * asks this too, so what it predicts is what {@link retryIngest} then does.
+ */
+export function retryRefusal(record: IngestRecord, now: number): string | undefined {
+  const id = record.id;
+  if (!TERMINAL_STATES.has(record.state))
+    return `ingest ${id} is still running (${record.state}); only a failed or cancelled ingest can be retried (cancel it first)`;
+  if (!RETRYABLE.includes(record.state))
+    return record.state === "completed"
+      ? `ingest ${id} completed; there is nothing to retry`
+      : `ingest ${id} was superseded by a newer version of its package; retrying it would publish stale content`;
+  if (!eventForRecord(record, now))
+    return `cannot rebuild the object event of ingest ${id} (its id is not the version key of s3://${record.bucket}/${record.key}); use 'replay' for the object instead`;
+  return undefined;
+}
+
+/**
  * Runs a failed or cancelled ingest again from source-watch: re-opens its record (same id, a new
  * history line) and adds a source-watch job for the same object version under a fresh job id
  * `retry-<id>-<n>`, which the `sw-<versionKey>` dedupe of the original delivery cannot swallow.
@@ -75,31 +93,10 @@ export async function retryIngest(
   const now = deps.now ?? Date.now;
   const record = await deps.records.get(id);
   if (!record) return { ok: false, reason: "not-found", message: `no ingest with id ${id}` };
-  if (!TERMINAL_STATES.has(record.state))
-    return {
-      ok: false,
-      reason: "conflict",
-      record,
-      message: `ingest ${id} is still running (${record.state}); only a failed or cancelled ingest can be retried (cancel it first)`,
-    };
-  if (!RETRYABLE.includes(record.state))
-    return {
-      ok: false,
-      reason: "conflict",
-      record,
-      message:
-        record.state === "completed"
-          ? `ingest ${id} completed; there is nothing to retry`
-          : `ingest ${id} was superseded by a newer version of its package; retrying it would publish stale content`,
-    };
-  const event = eventForRecord(record, now());
+  const refusal = retryRefusal(record, now());
+  const event = refusal === undefined ? eventForRecord(record, now()) : undefined;
   if (!event)
-    return {
-      ok: false,
-      reason: "conflict",
-      record,
-      message: `cannot rebuild the object event of ingest ${id} (its id is not the version key of s3://${record.bucket}/${record.key}); use 'replay' for the object instead`,
-    };
+    return { ok: false, reason: "conflict", record, message: refusal ?? `cannot rebuild the event of ${id}` };
 
   // Re-opened as `received` with the previous run's traces cleared (RecordStore.reopen).
   const reopened = await deps.records.reopen(id, RETRYABLE);

@@ -83,6 +83,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
             records: deps.records,
             redis: connections.redis,
             sourceWatch: connections.queues.get("source-watch")!,
+            queues: connections.queues,
           }),
         (app, connections) =>
           registerBoard(app, {

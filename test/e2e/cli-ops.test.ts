@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +13,7 @@ import { RecordStore } from "../../src/records/record-store.js";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../src/runtime/embedded-s3.js";
 import { freePort } from "../../src/runtime/free-port.js";
 import { CLI, requireBuild, spawnNode } from "../support/cli.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 const BUCKET = "media-in";
 
@@ -391,12 +392,242 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     );
   });
 
+  it("retry --status failed retries the matching ingests in bulk, with a dry run, a limit and clear refusals", async () => {
+    // Its own route, so the failures of the other tests in this file are not selected.
+    const bulk = async (n: number, state: "failed" | "completed" | "received", at = Date.now()) => {
+      const key = `bulk/pkg-${n}.mp4`;
+      const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: `b${n}` });
+      await records.create({
+        id,
+        route: "bulk",
+        target: "vimond",
+        bucket: BUCKET,
+        key,
+        version: `b${n}`,
+        eventAt: at,
+      });
+      if (state === "failed") await records.fail(id, `no ${n}`);
+      else if (state === "completed") await records.transition(id, "completed");
+      return id;
+    };
+    const failed = [await bulk(1, "failed"), await bulk(2, "failed"), await bulk(3, "failed")];
+    await bulk(4, "completed");
+    await bulk(5, "received");
+    type Report = {
+      dryRun: boolean;
+      matched: number;
+      more: boolean;
+      counts: { retried: number; wouldRetry: number; refused: number };
+      retried: Array<{ ingestId: string; jobId: string; retry: number }>;
+      wouldRetry: string[];
+    };
+
+    const dry = await cli([
+      "retry",
+      "--status",
+      "failed",
+      "--route",
+      "bulk",
+      "--since",
+      "1h",
+      "--dry-run",
+      "--json",
+    ]);
+    expect(dry.code, dry.output).toBe(0);
+    const preview = JSON.parse(dry.output.trim()) as Report;
+    expect(preview).toMatchObject({
+      dryRun: true,
+      matched: 3,
+      more: false,
+      counts: { wouldRetry: 3, retried: 0 },
+    });
+    expect([...preview.wouldRetry].sort()).toEqual([...failed].sort());
+    for (const id of failed) expect((await records.get(id))?.state).toBe("failed");
+
+    // --since in the future selects nothing.
+    const later = await cli([
+      "retry",
+      "--status",
+      "failed",
+      "--route",
+      "bulk",
+      "--since",
+      new Date(Date.now() + 3_600_000).toISOString(),
+    ]);
+    expect(later.code, later.output).toBe(0);
+    expect(later.output).toContain("0 matched: 0 retried, 0 refused");
+
+    const two = await cli(["retry", "--status", "failed", "--route", "bulk", "--limit", "2"]);
+    expect(two.code, two.output).toBe(0);
+    expect(two.output).toContain("2 matched: 2 retried, 0 refused");
+    expect(two.output).toMatch(/^retried: 2\n {2}\S+ {2}retry 1\n {2}\S+ {2}retry 1$/m);
+    expect(two.output).toContain("more than 2 matched; only the newest 2 were taken: run it again");
+
+    const rest = await cli([
+      "retry",
+      "--status",
+      "FAILED",
+      "--route",
+      "bulk",
+      "--target",
+      "vimond",
+      "--json",
+    ]);
+    expect(rest.code, rest.output).toBe(0);
+    const restReport = JSON.parse(rest.output.trim()) as Report;
+    expect(restReport).toMatchObject({ matched: 1, more: false, counts: { retried: 1, refused: 0 } });
+    for (const id of failed) {
+      expect((await records.get(id))?.state).toBe("received");
+      expect(await queue.getJob(`retry-${id}-1`)).toBeDefined();
+      expect((await records.history(id)).at(-1)?.message).toContain("via cli");
+    }
+
+    // Bad values are one clear line and exit 2 (the API's 400); an ID with --status is ambiguous.
+    for (const [args, message] of [
+      [["--status", "completed"], "--status"],
+      [["--status", "failed", "--since", "yesterday"], "--since: expected an ISO 8601 time"],
+      [["--status", "failed", "--limit", "0"], "--limit"],
+      [["--route", "bulk"], "--status is required"],
+      [["some-id", "--status", "failed"], "either an ingest ID or --status"],
+    ] as const) {
+      const run = await cli(["retry", ...args]);
+      expect(run.code, `${args.join(" ")}: ${run.output}`).toBe(2);
+      expect(run.output.split("\n")[0]).toContain(message);
+    }
+  });
+
+  it("queues lists each step's state and counts, pauses and resumes one step or all, and keeps jobs added while paused", async () => {
+    type Queues = {
+      queues: Array<{ step: string; paused: boolean; state: string; counts: Record<string, number> }>;
+    };
+    const list = await cli(["queues", "--json"]);
+    expect(list.code, list.output).toBe(0);
+    const before = JSON.parse(list.output.trim()) as Queues;
+    expect(before.queues.map((q) => q.step)).toContain("notify");
+    expect(before.queues.every((q) => q.state === "running")).toBe(true);
+
+    const paused = await cli(["queues", "pause", "notify"]);
+    expect(paused.code, paused.output).toBe(0);
+    expect(paused.output).toContain("paused notify: jobs added meanwhile wait for resume");
+    expect(paused.output).toMatch(/^notify\s+paused\s+0\s+0\s+0\s+0$/m);
+    const notify = new Queue("notify", { connection: redis, prefix });
+    queues.push(notify);
+    expect(await notify.isPaused()).toBe(true);
+    await notify.add("notify", { n: 1 }, { jobId: "added-while-paused" });
+
+    const table = await cli(["queues"]);
+    expect(table.output).toMatch(/^STEP\s+STATE\s+WAITING\s+ACTIVE\s+DELAYED\s+FAILED$/m);
+    expect(table.output).toMatch(/^notify\s+paused\s+1\s+0\s+0\s+0$/m);
+    expect(table.output).toMatch(/^atom-push\s+running\s/m);
+
+    const all = await cli(["queues", "pause"]);
+    expect(all.code).toBe(0);
+    expect(all.output).toContain("paused every step");
+    expect(all.output).not.toMatch(/\srunning\s/);
+
+    const resumed = await cli(["queues", "resume", "--json"]);
+    expect(resumed.code, resumed.output).toBe(0);
+    const after = JSON.parse(resumed.output.trim()) as Queues;
+    expect(after.queues.every((q) => q.state === "running" && !q.paused)).toBe(true);
+    expect(after.queues.find((q) => q.step === "notify")?.counts.waiting).toBe(1);
+    expect(await notify.getJobState("added-while-paused")).toBe("waiting");
+
+    const unknown = await cli(["queues", "pause", "no-such-step"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.output).toContain("no step named no-such-step; the steps are source-watch");
+    expect((await cli(["queues", "stop"])).code).toBe(2);
+  });
+
+  it("backfill --since/--until takes only objects last modified in the window and shows a live line on a terminal", async () => {
+    const put = async (key: string) => {
+      await s3.putObject(BUCKET, key, `bytes of ${key}`);
+      const listed = await s3.list(BUCKET, key);
+      return listed.objects.find((o) => o.key === key)!.lastModified.getTime();
+    };
+    const early = [await put("window/item-a.mp4"), await put("window/item-b.mp4")];
+    const boundary = Math.max(...early) + 1;
+    // LastModified has the S3 server's resolution: wait until its clock is past the boundary.
+    let late: number[] = [];
+    await waitFor("a LastModified after the boundary", async () => {
+      late = [await put("window/item-c.mp4"), await put("window/item-d.mp4")];
+      return Math.min(...late) >= boundary;
+    });
+    const windowRoutes = join(routesDir, "window-routes.yaml");
+    await writeFile(
+      windowRoutes,
+      "routes:\n  - { name: win, bucket: media-in, prefix: window/, trigger: media, target: vimond, vimond: { mediaFeedId: '1' } }\n",
+    );
+    const withRoutes = { ROUTES_FILE: windowRoutes };
+    const since = new Date(boundary).toISOString();
+
+    const newer = await cli(
+      ["backfill", `s3://${BUCKET}/window/`, "--since", since, "--dry-run", "--json"],
+      withRoutes,
+    );
+    expect(newer.code, newer.output).toBe(0);
+    expect(JSON.parse(newer.output.trim())).toMatchObject({
+      listed: 4,
+      outsideWindow: 2,
+      window: { since, until: null },
+      queued: ["window/item-c.mp4", "window/item-d.mp4"],
+    });
+    const older = await cli(
+      ["backfill", `s3://${BUCKET}/window/`, "--until", since, "--dry-run"],
+      withRoutes,
+    );
+    expect(older.code, older.output).toBe(0);
+    expect(older.output).toContain(
+      "4 listed, 2 outside the LastModified window, 2 to queue (dry run, 0 queued)",
+    );
+    expect(older.output).toMatch(/^would queue: 2\n {2}window\/item-a\.mp4\n {2}window\/item-b\.mp4$/m);
+
+    // A real run queues the window's objects only; a run of another window has its own checkpoint key.
+    const run = await cli(["backfill", `s3://${BUCKET}/window/`, "--since", since], withRoutes);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain("4 listed, 2 outside the LastModified window, 2 queued");
+    const queued = (await queue.getJobs(["waiting"])).map((j) => sourceWatchPayload.parse(j.data).event.key);
+    expect(queued).toEqual(expect.arrayContaining(["window/item-c.mp4", "window/item-d.mp4"]));
+    expect(queued).not.toContain("window/item-a.mp4");
+    expect(backfillCheckpointKey(prefix, BUCKET, "window/", { since: boundary })).not.toBe(
+      backfillCheckpointKey(prefix, BUCKET, "window/"),
+    );
+
+    for (const [args, message] of [
+      [["--since", "last week"], "--since last week: expected an ISO 8601 time"],
+      [["--since", "1h", "--until", "2h"], "--until"],
+    ] as const) {
+      const bad = await cli(["backfill", `s3://${BUCKET}/window/`, ...args], withRoutes);
+      expect(bad.code, bad.output).toBe(2);
+      expect(bad.output.split("\n")[0]).toContain(message);
+    }
+
+    // On a terminal (script(1) gives the CLI a pty) the progress is one line redrawn with \r.
+    const vars = { ...env(withRoutes) };
+    const command = `${process.execPath} ${CLI} backfill s3://${BUCKET}/window/ --dry-run`;
+    const onTty = spawn("script", ["-qec", command, "/dev/null"], { env: { ...process.env, ...vars } });
+    let text = "";
+    onTty.stdout.on("data", (chunk: Buffer) => (text += chunk.toString("utf8")));
+    const code = await new Promise<number | null>((res) => onTty.on("exit", res));
+    expect(code, text).toBe(0);
+    expect(text).toMatch(/\r[|/\\-] 4 listed, 4 to queue \(dry run, 0 queued\)[^\n]*\[K/);
+    // The line ends with ESC [K (erase to the end of the line), so a shorter redraw leaves no tail.
+    expect(text).toContain("page(s)\u001b[K");
+    expect(text).toContain("backfill s3://media-in/window/: 4 listed, 4 to queue");
+    // Not a terminal: no carriage returns, one line per page.
+    const piped = await cli(["backfill", `s3://${BUCKET}/window/`, "--dry-run"], withRoutes);
+    expect(piped.output).not.toContain("\r");
+    expect(piped.output).toMatch(/^page 1: 4 listed/m);
+  });
+
   it("prints help for each command", async () => {
-    for (const command of ["status", "replay", "retry", "cancel", "backfill"]) {
+    for (const command of ["status", "replay", "retry", "cancel", "backfill", "queues"]) {
       const run = await cli([command, "--help"]);
       expect(run.code, command).toBe(0);
       expect(run.output).toContain(`Usage: ingest-worker ${command}`);
     }
-    expect((await cli(["--help"])).output).toContain("backfill s3://BUCKET/PREFIX");
+    const main = (await cli(["--help"])).output;
+    expect(main).toContain("backfill s3://BUCKET/PREFIX [--since T] [--until T]");
+    expect(main).toContain("retry --status failed");
+    expect(main).toContain("queues [pause|resume [STEP]]");
   });
 });
