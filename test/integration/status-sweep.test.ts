@@ -6,9 +6,12 @@ import { AwaitedIngests } from "../../src/processors/status-awaiting.js";
 import { createStatusSweeper, type SweepSummary } from "../../src/processors/status-sweeper.js";
 import { ingestJobId } from "../../src/queues/job-options.js";
 import { redisLease } from "../../src/queues/redis-lease.js";
+import { parseEnv } from "../../src/config/load.js";
+import { parseRoutes } from "../../src/config/routes.js";
+import { startService } from "../../src/runtime/service.js";
+import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
-import { waitFor } from "../support/redis.js";
 
 /**
  * Status sweeps (STATUS_SWEEP, issue 15 point 3) against the simulator on real Redis: requests grow
@@ -369,5 +372,41 @@ describe("status sweeps: one sweeper at a time, and none needed", () => {
     await waitFor("every entry forgotten", async () =>
       (await awaitedOf(fallback).count()) === 0 ? true : undefined,
     );
+  });
+});
+
+describe("status sweeps in the service", () => {
+  it("runs a sweeper with STATUS_SWEEP=true and gives its lease up when it stops", async () => {
+    const h = await harness("sweep-service-sim", {});
+    const prefix = uniquePrefix("sweep-service");
+    try {
+      const env = parseEnv({
+        REDIS_URL: testRedisUrl(),
+        QUEUE_PREFIX: prefix,
+        HTTP_HOST: "127.0.0.1",
+        HTTP_PORT: "0",
+        AIS_BASE_URL: h.sim.urls.ais,
+        AIS_TOKEN: h.sim.token,
+        STATUS_BASE_URL: h.sim.urls.status,
+        STATUS_TOKEN: h.sim.token,
+        IMAGES_BASE_URL: h.sim.urls.images,
+        IMAGES_TOKEN: h.sim.token,
+        STATUS_SWEEP: "true",
+        STATUS_SWEEP_INTERVAL_MS: "20",
+      });
+      const routes = parseRoutes({ routes: [{ ...ROUTES[0], vimond: { mediaFeedId: h.mediaFeedId } }] });
+      const service = await startService({ env, routes });
+      const lease = new AwaitedIngests(service.deps.redis, prefix, "vimond").keys.lease;
+      const owner = await waitFor("the service's sweeper to hold the lease", () =>
+        service.deps.redis.get(lease),
+      );
+      expect(owner).toContain(String(process.pid));
+      const redis = h.deps.redis;
+      await service.stop();
+      expect(await redis.exists(lease)).toBe(0);
+    } finally {
+      await h.stop();
+      await cleanupPrefix(prefix);
+    }
   });
 });
