@@ -3,7 +3,12 @@ import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerIngestRoutes } from "../../src/http/ingests-routes.js";
-import { buildOpenApiDocument } from "../../src/http/ingests-schemas.js";
+import {
+  buildOpenApiDocument,
+  bulkRetryResponseSchema,
+  queueListResponseSchema,
+  queueStateSchema,
+} from "../../src/http/ingests-schemas.js";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { openStepQueues } from "../../src/ops/queue-control.js";
 import { STEP_NAMES } from "../../src/queues/names.js";
@@ -125,6 +130,8 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
     const dry = await post({ status: "failed", since: "2h", route: "main", dryRun: true });
     expect(dry.statusCode, dry.body).toBe(200);
     const preview = dry.json<BulkBody>();
+    // Every answer is what the OpenAPI document says it is.
+    bulkRetryResponseSchema.strict().parse(preview);
     expect(preview).toMatchObject({ dryRun: true, matched: 6, more: false, retried: [] });
     expect(preview.wouldRetry).toEqual(newestFirst);
     expect(preview.refused).toEqual([
@@ -147,6 +154,7 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
     });
     expect(first.statusCode, first.body).toBe(202);
     const firstBody = first.json<BulkBody>();
+    bulkRetryResponseSchema.strict().parse(firstBody);
     expect(firstBody).toMatchObject({ dryRun: false, limit: 3, matched: 3, more: true, refused: [] });
     expect(firstBody.retried).toEqual(
       newestFirst.slice(0, 3).map((id) => ({ ingestId: id, jobId: `retry-${id}-1`, retry: 1 })),
@@ -207,7 +215,7 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
   it("lists every step's queue, pauses one globally so a job added meanwhile waits, and runs it after resume", async () => {
     const list = await app.inject({ url: "/v1/queues", headers: AUTH });
     expect(list.statusCode).toBe(200);
-    const queues = list.json<{ queues: QueueBody[] }>().queues;
+    const queues = queueListResponseSchema.parse(list.json()).queues as QueueBody[];
     expect(queues.map((q) => q.step)).toEqual([...STEP_NAMES]);
     expect(queues.every((q) => q.state === "running" && !q.paused)).toBe(true);
 
@@ -231,7 +239,11 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
 
     const paused = await app.inject({ method: "POST", url: "/v1/queues/notify/pause", headers: AUTH });
     expect(paused.statusCode, paused.body).toBe(200);
-    expect(paused.json()).toMatchObject({ step: "notify", paused: true, state: "paused" });
+    expect(queueStateSchema.strict().parse(paused.json())).toMatchObject({
+      step: "notify",
+      paused: true,
+      state: "paused",
+    });
     // Global: another client of the same queue sees it paused.
     const other = new Queue("notify", { connection: redis, prefix });
     expect(await other.isPaused()).toBe(true);
