@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
 import { s3SettingsFromEnv } from "../adapters/s3/s3-settings.js";
 import { createEventSink } from "../intake/accept.js";
@@ -72,26 +72,12 @@ export function formatBackfillLists(result: BackfillResult, dryRun: boolean): st
 }
 
 export async function backfillCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        "dry-run": { type: "boolean" },
-        json: { type: "boolean" },
-        since: { type: "string" },
-        until: { type: "string" },
-      },
-    });
-  } catch (error) {
-    return usageError("backfill", (error as Error).message, BACKFILL_HELP);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(BACKFILL_HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs("backfill", BACKFILL_HELP, argv, {
+    "dry-run": { type: "boolean" },
+    since: { type: "string" },
+    until: { type: "string" },
+  });
+  if (typeof parsed === "number") return parsed;
   const [url, ...more] = parsed.positionals;
   const target = url !== undefined && !more.length ? parseS3Url(url) : undefined;
   if (!target) return usageError("backfill", "expected one s3://BUCKET/PREFIX", BACKFILL_HELP);

@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import type { ActionOutcome, IngestActionDeps } from "../ops/ingest-actions.js";
 import { reportOutcome } from "./action-output.js";
-import { EXIT } from "./exit-codes.js";
 import { usageError, withOpsContext } from "./ops-context.js";
 
 /**
@@ -14,20 +13,8 @@ export async function ingestActionCommand(
   argv: string[],
   action: (deps: IngestActionDeps, id: string) => Promise<ActionOutcome<object>>,
 ): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { help: { type: "boolean", short: "h" }, json: { type: "boolean" } },
-    });
-  } catch (error) {
-    return usageError(command, (error as Error).message, help);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(help);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs(command, help, argv, {});
+  if (typeof parsed === "number") return parsed;
   const [id, ...more] = parsed.positionals;
   if (id === undefined || more.length) return usageError(command, "expected exactly one ingest ID", help);
   return withOpsContext(async (ctx) =>

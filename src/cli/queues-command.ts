@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import { STEP_NAMES } from "../queues/names.js";
 import {
   listQueueStates,
@@ -47,20 +47,8 @@ function formatTable(states: QueueState[]): string {
 }
 
 export async function queuesCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { help: { type: "boolean", short: "h" }, json: { type: "boolean" } },
-    });
-  } catch (error) {
-    return usageError("queues", (error as Error).message, QUEUES_HELP);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(QUEUES_HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs("queues", QUEUES_HELP, argv, {});
+  if (typeof parsed === "number") return parsed;
   const json = parsed.values.json === true;
   const [action, name, ...more] = parsed.positionals;
   if (action !== undefined && action !== "pause" && action !== "resume")

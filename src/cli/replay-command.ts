@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
 import { s3SettingsFromEnv } from "../adapters/s3/s3-settings.js";
 import { parseS3Url, replayObject } from "../ops/ingest-actions.js";
@@ -22,20 +22,8 @@ such object or bucket.
 `;
 
 export async function replayCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { help: { type: "boolean", short: "h" }, json: { type: "boolean" } },
-    });
-  } catch (error) {
-    return usageError("replay", (error as Error).message, REPLAY_HELP);
-  }
-  if (parsed.values.help) {
-    process.stdout.write(REPLAY_HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseCommandArgs("replay", REPLAY_HELP, argv, {});
+  if (typeof parsed === "number") return parsed;
   const [url, ...more] = parsed.positionals;
   const target = url !== undefined && !more.length ? parseS3Url(url) : undefined;
   if (!target?.key) return usageError("replay", "expected one s3://BUCKET/KEY", REPLAY_HELP);

@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import { bulkRetryBodySchema, stateOf } from "../http/ingests-schemas.js";
 import { formatIssues, issueMessage } from "../intake/format-issues.js";
 import { bulkRetry, type BulkRetryResult } from "../ops/bulk-retry.js";
@@ -102,29 +102,19 @@ async function bulkRetryCommand(values: Record<string, string | boolean | undefi
 }
 
 export async function retryCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        json: { type: "boolean" },
-        status: { type: "string" },
-        since: { type: "string" },
-        route: { type: "string" },
-        target: { type: "string" },
-        limit: { type: "string" },
-        "dry-run": { type: "boolean" },
-      },
-    });
-  } catch (error) {
-    return usageError("retry", (error as Error).message, RETRY_HELP);
-  }
+  const parsed = parseCommandArgs("retry", RETRY_HELP, argv, {
+    status: { type: "string" },
+    since: { type: "string" },
+    route: { type: "string" },
+    target: { type: "string" },
+    limit: { type: "string" },
+    "dry-run": { type: "boolean" },
+  });
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
   const bulk = BULK_OPTIONS.some((name) => values[name] !== undefined);
   // `retry ID` stays the single retry it always was, with its own exit codes.
-  if (values.help || !bulk)
+  if (!bulk)
     return ingestActionCommand("retry", RETRY_HELP, argv, (deps, id) => retryIngest(deps, id, "cli"));
   if (positionals.length)
     return usageError("retry", "give either an ingest ID or --status with its filters, not both", RETRY_HELP);

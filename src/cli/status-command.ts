@@ -1,4 +1,4 @@
-import { parseArgs } from "node:util";
+import { parseCommandArgs } from "./command-args.js";
 import { listQuerySchema, stateOf } from "../http/ingests-schemas.js";
 import { formatIssues, issueMessage } from "../intake/format-issues.js";
 import { toDetail, toListResponse } from "../ops/ingest-view.js";
@@ -24,29 +24,15 @@ Exit codes: 0 ok, 2 bad options or configuration, 3 Redis unreachable, 4 unknown
 `;
 
 export async function statusCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        json: { type: "boolean" },
-        status: { type: "string" },
-        target: { type: "string" },
-        route: { type: "string" },
-        limit: { type: "string" },
-        cursor: { type: "string" },
-      },
-    });
-  } catch (error) {
-    return usageError("status", (error as Error).message, STATUS_HELP);
-  }
+  const parsed = parseCommandArgs("status", STATUS_HELP, argv, {
+    status: { type: "string" },
+    target: { type: "string" },
+    route: { type: "string" },
+    limit: { type: "string" },
+    cursor: { type: "string" },
+  });
+  if (typeof parsed === "number") return parsed;
   const { values, positionals } = parsed;
-  if (values.help) {
-    process.stdout.write(STATUS_HELP);
-    return EXIT.ok;
-  }
   if (positionals.length > 1) return usageError("status", "at most one ingest ID", STATUS_HELP);
   const [id] = positionals;
   // The same schema as GET /v1/ingests, so the CLI and the API accept and reject the same values.
