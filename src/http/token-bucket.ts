@@ -27,12 +27,23 @@ export class TokenBucket {
 
   /** Takes one token; false when none is left (the caller drops the work, not the request). */
   take(): boolean {
+    this.refill();
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /** Seconds until the next token (0 when one is there; Infinity for a bucket that never refills). */
+  secondsToNext(): number {
+    this.refill();
+    if (this.tokens >= 1) return 0;
+    return this.options.perSecond > 0 ? (1 - this.tokens) / this.options.perSecond : Infinity;
+  }
+
+  private refill(): void {
     const now = this.now();
     const elapsed = Math.max(0, now - this.last) / 1000;
     this.last = now;
     this.tokens = Math.min(this.options.burst, this.tokens + elapsed * this.options.perSecond);
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 }

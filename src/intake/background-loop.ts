@@ -11,7 +11,7 @@ export interface BackgroundLoop {
 
 /**
  * Runs `run(signal)` in the background until `stop()`. An unexpected rejection is logged rather
- * than left unhandled; intake sources (SQS consumer, bucket poller) each hold one.
+ * than left unhandled; the SQS consumer, the bucket poller and the status sweeper each hold one.
  */
 export function backgroundLoop(
   run: (signal: AbortSignal) => Promise<void>,
@@ -36,4 +36,18 @@ export function backgroundLoop(
     },
     running: () => loop !== undefined,
   };
+}
+
+/** Resolves after `ms`, or at once when the loop's signal aborts, so a stop never waits out a pause. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { backgroundLoop } from "./background-loop.js";
+import { backgroundLoop, pause } from "./background-loop.js";
 import type { Redis } from "ioredis";
 import type { S3Adapter, S3ListedObject } from "../adapters/s3/s3-adapter.js";
 import type { Env } from "../config/env.js";
@@ -120,19 +120,6 @@ function toEvent(bucket: string, object: S3ListedObject): ObjectEvent {
     eventTime: object.lastModified.toISOString(),
     source: "poller",
   };
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { SqsAdapter, SqsReceivedMessage } from "../adapters/sqs/sqs-adapter.js";
-import { backgroundLoop } from "./background-loop.js";
+import { backgroundLoop, pause } from "./background-loop.js";
 import type { Env } from "../config/env.js";
 import { moduleLogger, type Logger } from "../log/logger.js";
 import { acceptNotification, type EventSink } from "./accept.js";
@@ -27,20 +27,6 @@ export interface SqsConsumerOptions {
 type MessageOutcome = "enqueued" | "malformed" | "failed";
 
 const LOGGED_MALFORMED_CAP = 1000;
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 /** Runs `work` over `items` with at most `limit` at once; results in input order. */
 async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {

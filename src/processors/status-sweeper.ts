@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { Job } from "bullmq";
 import { isFinalIngestStatus, vimondTenants, type VideoIngest } from "../adapters/index.js";
-import { backgroundLoop, type BackgroundLoop } from "../intake/background-loop.js";
+import { backgroundLoop, pause, type BackgroundLoop } from "../intake/background-loop.js";
 import { moduleLogger } from "../log/logger.js";
 import { statusSweepPages, statusSweeps, statusSweepSettled } from "../metrics/status-sweep-metrics.js";
 import { ingestJobId } from "../queues/job-options.js";
@@ -257,7 +257,7 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
                   () => deps.random(),
                 ),
               );
-        await sleep(delay, signal);
+        await pause(delay, signal);
       }
     },
     log,
@@ -277,18 +277,4 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
     },
     tick,
   };
-}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

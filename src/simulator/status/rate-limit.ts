@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { jsonError } from "../core/responses.js";
 import type { SimResponse } from "../core/types.js";
+import { TokenBucket } from "../../http/token-bucket.js";
 
 /**
  * `scenario.modules.status.rateLimit`: requests per (real) second the whole Status API answers
@@ -24,34 +25,30 @@ export interface RateLimiter {
 }
 
 export function createRateLimiter(now: () => number): RateLimiter {
-  let tokens: number | undefined;
-  let last = now();
+  // One bucket per setting: a scenario that changes the limit starts it afresh (full burst).
+  let bucket: { key: string; tokens: TokenBucket } | undefined;
   let refused = 0;
   return {
     check(settings) {
       if (!settings) {
-        tokens = undefined;
+        bucket = undefined;
         return undefined;
       }
       const burst = settings.burst ?? Math.max(1, Math.ceil(settings.perSecond));
-      const at = now();
-      tokens = Math.min(burst, (tokens ?? burst) + (Math.max(0, at - last) / 1000) * settings.perSecond);
-      last = at;
-      if (tokens >= 1) {
-        tokens -= 1;
-        return undefined;
-      }
+      const key = `${settings.perSecond}/${burst}`;
+      if (bucket?.key !== key)
+        bucket = { key, tokens: new TokenBucket({ perSecond: settings.perSecond, burst, now }) };
+      if (bucket.tokens.take()) return undefined;
       refused += 1;
       // Whole seconds, as the delay-seconds form of Retry-After is; never 0, which means "now".
-      const retryAfter = Math.max(1, Math.ceil((1 - tokens) / settings.perSecond));
+      const retryAfter = Math.max(1, Math.ceil(bucket.tokens.secondsToNext()));
       return jsonError(429, "too_many_requests", "rate limit exceeded", {
         "retry-after": String(retryAfter),
       });
     },
     refused: () => refused,
     reset() {
-      tokens = undefined;
-      last = now();
+      bucket = undefined;
       refused = 0;
     },
   };
