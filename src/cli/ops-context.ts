@@ -3,7 +3,10 @@ import type { Redis } from "ioredis";
 import { parseEnv, type Config } from "../config/load.js";
 import { loadRoutesFile } from "../config/routes.js";
 import { closeRedis, createRedis, redisTargetFromEnv } from "../queues/connection.js";
+import { partitionPrefixes } from "../queues/partitions.js";
 import { STEP } from "../queues/steps.js";
+import { PartitionSet } from "../ops/partition-set.js";
+import type { PartitionedRecords } from "../records/partitioned-records.js";
 import { RecordStore } from "../records/record-store.js";
 import { reportConfigError } from "./config-errors.js";
 import { EXIT } from "./exit-codes.js";
@@ -12,9 +15,15 @@ import { EXIT } from "./exit-codes.js";
 export interface OpsContext {
   config: Config;
   redis: Redis;
-  records: RecordStore;
-  /** Built with the service's prefix and job options, so jobs land where the workers look. */
-  sourceWatch: Queue;
+  /** Every partition's records, read as one. */
+  records: PartitionedRecords;
+  /**
+   * Every partition's records and source-watch queue, built with the service's prefixes and job
+   * options, so jobs land where the workers look.
+   */
+  partitions: PartitionSet;
+  /** Source-watch queues by partition: where an event sink hands events (see `createEventSink`). */
+  sourceWatch: readonly Queue[];
   close(): Promise<void>;
 }
 
@@ -59,21 +68,26 @@ export async function openOpsContext(): Promise<OpsContext | number> {
     );
     return EXIT.unavailable;
   }
-  const prefix = config.env.QUEUE_PREFIX;
-  const sourceWatch = new Queue(STEP["source-watch"].name, {
-    connection: redis,
-    prefix,
-    defaultJobOptions: STEP["source-watch"].jobOptions,
-  });
-  // Errors reach the caller through the failing command; this keeps them from being unhandled events.
-  sourceWatch.on("error", () => {});
+  const partitions = new PartitionSet(
+    partitionPrefixes(config.env.QUEUE_PREFIX, config.env.PARTITIONS).map((prefix) => {
+      const sourceWatch = new Queue(STEP["source-watch"].name, {
+        connection: redis,
+        prefix,
+        defaultJobOptions: STEP["source-watch"].jobOptions,
+      });
+      // Errors reach the caller through the failing command; this keeps them from being unhandled events.
+      sourceWatch.on("error", () => {});
+      return { records: new RecordStore(redis, prefix), sourceWatch };
+    }),
+  );
   return {
     config,
     redis,
-    records: new RecordStore(redis, prefix),
-    sourceWatch,
+    records: partitions.records,
+    partitions,
+    sourceWatch: partitions.partitions.map((p) => p.sourceWatch),
     async close() {
-      await sourceWatch.close();
+      await Promise.all(partitions.partitions.map((p) => p.sourceWatch.close()));
       await closeRedis(redis);
     },
   };

@@ -1,3 +1,4 @@
+import { partitionPrefixes } from "../queues/partitions.js";
 import { parseCommandArgs } from "./command-args.js";
 import { STEP_NAMES } from "../queues/names.js";
 import {
@@ -60,7 +61,10 @@ export async function queuesCommand(argv: string[]): Promise<number> {
     return usageError("queues", `no step named ${name}; the steps are ${STEP_NAMES.join(", ")}`, QUEUES_HELP);
 
   return withOpsContext(async (ctx) => {
-    const steps = openStepQueues(ctx.redis, ctx.config.env.QUEUE_PREFIX);
+    const steps = openStepQueues(
+      ctx.redis,
+      partitionPrefixes(ctx.config.env.QUEUE_PREFIX, ctx.config.env.PARTITIONS),
+    );
     try {
       if (action !== undefined) {
         const paused = action === "pause";

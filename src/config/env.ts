@@ -79,6 +79,10 @@ export const envSchema = z.object({
     text("{ingest}"),
     "Prefix of every Redis key; keep the {hash tag} so a Redis Cluster puts them on one slot.",
   ),
+  PARTITIONS: doc(
+    integer(1, 1, 64),
+    "Key spaces the chain is split into ({ingest-0} … {ingest-N-1}), so a Redis Cluster spreads the load over its masters; a package stays in one. Change it only with `ingest-worker partitions migrate` (docs/operations.md, Partitions).",
+  ),
   WORKER_CONCURRENCY: doc(integer(16, 1, 1000), "Jobs each step's worker runs at once in this process."),
   JOB_LOCK_MS: doc(
     integer(30_000, 1000, 3_600_000),

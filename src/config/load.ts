@@ -1,4 +1,5 @@
 import { envSchema, type Env, type UpstreamKey } from "./env.js";
+import { partitionPrefixProblem } from "../queues/partitions.js";
 import { expectsOf } from "./env-fields.js";
 import { loadRoutesFile, TARGET_UPSTREAMS, type RoutesFile } from "./routes.js";
 import type { z } from "zod";
@@ -22,7 +23,11 @@ const shape = envSchema.shape as Record<string, z.ZodType>;
 /** Parses the environment; every bad variable becomes one line naming it and what it expects. */
 export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const result = envSchema.safeParse(source);
-  if (result.success) return result.data;
+  if (result.success) {
+    const problem = partitionPrefixProblem(result.data.QUEUE_PREFIX, result.data.PARTITIONS);
+    if (problem) throw new ConfigError([problem]);
+    return result.data;
+  }
   const problems = new Map<string, string>();
   for (const issue of result.error.issues) {
     const name = String(issue.path[0] ?? "");

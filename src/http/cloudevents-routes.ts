@@ -44,6 +44,31 @@ export interface CloudEventRoutesOptions {
   hintRate?: { perSecond: number; burst: number };
   /** Clock of the hint rate limit; injected in tests. */
   now?: () => number;
+  /**
+   * Every partition (PARTITIONS), when there are several; `records`, `prefix` and `aemPoll` are
+   * then the first one's. An event names an AEM job or path, not a partition, so its ingest is
+   * looked up in each.
+   */
+  partitions?: readonly CloudEventPartition[];
+}
+
+/** One partition's records, key prefix and aem-poll queue. */
+export interface CloudEventPartition {
+  records: RecordStore;
+  prefix: string;
+  aemPoll?: Queue;
+}
+
+function partitionsOf(options: CloudEventRoutesOptions): readonly CloudEventPartition[] {
+  return (
+    options.partitions ?? [
+      {
+        records: options.records,
+        prefix: options.prefix,
+        ...(options.aemPoll ? { aemPoll: options.aemPoll } : {}),
+      },
+    ]
+  );
 }
 
 export const CLOUDEVENTS_PATH = "/v1/events/cloudevents";
@@ -234,16 +259,14 @@ async function hintOutcome(
   if (event.type !== PROCESSING_COMPLETED) return "ignored";
   const match = await ingestOfEvent(options, event);
   // A late event for an ingest that already ended takes no token from the ones still open.
-  if (match === undefined || (await options.records.isTerminal(match.ingestId))) return "unmatched";
+  if (match === undefined || (await match.partition.records.isTerminal(match.ingestId))) return "unmatched";
   // Before reading the record: over the limit a hint costs two small reads and no AEM request.
   if (!bucket.take()) return "limited";
-  const aemJobId = (await options.records.get(match.ingestId))?.upstream.aemJobId;
-  if (aemJobId === undefined || options.aemPoll === undefined) return "unmatched";
+  const { records, aemPoll, prefix } = match.partition;
+  const aemJobId = (await records.get(match.ingestId))?.upstream.aemJobId;
+  if (aemJobId === undefined || aemPoll === undefined) return "unmatched";
   // The job id comes from the record, not the event: the poll reads the job this worker imported.
-  const hurried = await hurryAemPoll(
-    { queue: options.aemPoll, redis: options.redis, prefix: options.prefix },
-    aemJobId,
-  );
+  const hurried = await hurryAemPoll({ queue: aemPoll, redis: options.redis, prefix }, aemJobId);
   return hurried === "missing" ? "unmatched" : hurried;
 }
 
@@ -255,19 +278,22 @@ async function hintOutcome(
 async function ingestOfEvent(
   options: CloudEventRoutesOptions,
   event: AemCloudEvent,
-): Promise<{ ingestId: string; name: string } | undefined> {
+): Promise<{ ingestId: string; name: string; partition: CloudEventPartition } | undefined> {
   const parsed = eventDataSchema.safeParse(event.data);
   if (!parsed.success) return undefined;
   const { importJobId, repositoryMetadata } = parsed.data;
   const path = repositoryMetadata?.["repo:path"];
   const name = repositoryMetadata?.["repo:name"] ?? path?.split("/").pop();
   if (name === undefined) return undefined;
-  let ingestId: string | null = null;
-  if (importJobId !== undefined)
-    ingestId = await options.redis.get(aemFileIndexKey(options.prefix, importJobId, name));
-  if (ingestId === null && path !== undefined)
-    ingestId = await options.redis.get(aemPathIndexKey(options.prefix, path));
-  return ingestId === null ? undefined : { ingestId, name };
+  for (const partition of partitionsOf(options)) {
+    let ingestId: string | null = null;
+    if (importJobId !== undefined)
+      ingestId = await options.redis.get(aemFileIndexKey(partition.prefix, importJobId, name));
+    if (ingestId === null && path !== undefined)
+      ingestId = await options.redis.get(aemPathIndexKey(partition.prefix, path));
+    if (ingestId !== null) return { ingestId, name, partition };
+  }
+  return undefined;
 }
 
 async function apply(options: CloudEventRoutesOptions, event: AemCloudEvent): Promise<Accepted> {
@@ -276,7 +302,7 @@ async function apply(options: CloudEventRoutesOptions, event: AemCloudEvent): Pr
   const match = await ingestOfEvent(options, event);
   if (match === undefined) return accepted;
   const { ingestId, name } = match;
-  const outcome = await markAemFileImported(options.redis, options.records, ingestId, name);
+  const outcome = await markAemFileImported(options.redis, match.partition.records, ingestId, name);
   log.info({ ingestId, eventId: event.id, file: name, outcome }, "AEM processing_completed");
   return { ...accepted, matched: 1, ingestId, outcome };
 }

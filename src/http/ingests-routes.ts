@@ -1,6 +1,6 @@
-import type { Queue } from "bullmq";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { Redis } from "ioredis";
+import type { PartitionSet } from "../ops/partition-set.js";
 import { formatIssues, issueMessage } from "../intake/format-issues.js";
 import {
   cancelIngest,
@@ -12,7 +12,6 @@ import { bulkRetry } from "../ops/bulk-retry.js";
 import { toDetail, toListResponse } from "../ops/ingest-view.js";
 import { listQueueStates, setStepPaused, stepOf, type StepQueues } from "../ops/queue-control.js";
 import { parseTimeSpec } from "../ops/time-spec.js";
-import type { RecordStore } from "../records/record-store.js";
 import { apiAuth } from "./auth.js";
 import {
   buildOpenApiDocument,
@@ -30,12 +29,14 @@ import {
 export interface IngestRoutesOptions {
   /** `API_TOKEN`; unset: every route answers 401. */
   token: string | undefined;
-  records: RecordStore;
   redis: Redis;
-  /** The source-watch queue (retry adds its job there). */
-  sourceWatch: Queue;
-  /** Every step's queue, for `/v1/queues` (pause, resume, counts); unset: those routes answer 404. */
-  queues?: StepQueues;
+  /** Every partition's records and source-watch queue (retry adds its job there). */
+  partitions: PartitionSet;
+  /**
+   * Every step's queue (one map per partition), for `/v1/queues` (pause, resume, counts); unset:
+   * those routes answer 404.
+   */
+  queues?: StepQueues | readonly StepQueues[];
   now?: () => number;
 }
 
@@ -60,12 +61,8 @@ export async function registerIngestRoutes(
   options: IngestRoutesOptions,
 ): Promise<void> {
   const now = options.now ?? Date.now;
-  const actions: IngestActionDeps = {
-    records: options.records,
-    redis: options.redis,
-    sourceWatch: options.sourceWatch,
-    now,
-  };
+  const actions: IngestActionDeps = { partitions: options.partitions, redis: options.redis, now };
+  const records = options.partitions.records;
   // Served with every other route's at `GET /v1/openapi.json` (server.ts).
   app.openApi?.addDocument(buildOpenApiDocument(), { tags: ["ingests"] });
 
@@ -76,7 +73,7 @@ export async function registerIngestRoutes(
       const parsed = listQuerySchema.safeParse(request.query, { error: issueMessage });
       if (!parsed.success) return badRequest(reply, formatIssues(parsed.error));
       const { status, target, route, since, cursor, limit } = parsed.data;
-      const page = await options.records.list({
+      const page = await records.list({
         limit,
         ...(status !== undefined ? { status: stateOf(status)! } : {}),
         ...(target !== undefined ? { target } : {}),
@@ -90,9 +87,9 @@ export async function registerIngestRoutes(
     scope.get("/v1/ingests/:id", async (request, reply) => {
       const parsed = idParamsSchema.safeParse(request.params, { error: issueMessage });
       if (!parsed.success) return badRequest(reply, formatIssues(parsed.error));
-      const record = await options.records.get(parsed.data.id);
+      const record = await records.get(parsed.data.id);
       if (!record) return reply.code(404).send({ error: `no ingest with id ${parsed.data.id}` });
-      return toDetail(record, await options.records.history(record.id), now());
+      return toDetail(record, await records.history(record.id), now());
     });
 
     scope.post("/v1/ingests/retry", async (request, reply) => {
@@ -124,8 +121,9 @@ export async function registerIngestRoutes(
       scope.post(`/v1/queues/:step/${action}`, async (request, reply) => {
         const { step: name } = request.params as { step: string };
         const step = stepOf(name);
-        if (!step || !options.queues?.has(step)) {
-          const known = [...(options.queues?.keys() ?? [])].join(", ");
+        const first = options.queues && [options.queues].flat()[0];
+        if (!step || !options.queues || !first?.has(step)) {
+          const known = [...(first?.keys() ?? [])].join(", ");
           return reply.code(404).send({ error: `no step named ${name}; the steps are ${known}` });
         }
         const state: QueueStateResponse = await setStepPaused(options.queues, step, action === "pause");

@@ -1,5 +1,6 @@
 import type { Queue } from "bullmq";
 import { jobId } from "../queues/job-options.js";
+import { partitionOf } from "../queues/partitions.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
 import { STEP } from "../queues/steps.js";
 import { normalizeNotification } from "./normalize.js";
@@ -66,17 +67,33 @@ export function sourceWatchJobId(event: ObjectEvent): string {
  * A sink adding one source-watch job per event. The deterministic job id makes redeliveries (SQS
  * at-least-once, SNS retries, a poller overlapping a notification) collapse into one job while
  * the first is retained; `addBulk` is a single MULTI, so the events of one message land together.
+ * With partitions (one source-watch queue each, PARTITIONS) an event goes to the queue its bucket
+ * and key hash to: one MULTI per partition, and the sink resolves once all of them are durable, so
+ * a failure anywhere still leaves the message unacknowledged and the redelivery collapses into
+ * the jobs that did land.
  */
-export function createEventSink(queue: Queue): EventSink {
+export function createEventSink(queues: Queue | readonly Queue[]): EventSink {
+  const partitions: readonly Queue[] = Array.isArray(queues)
+    ? (queues as readonly Queue[])
+    : [queues as Queue];
   return {
     async enqueue(events) {
       if (events.length === 0) return;
-      await queue.addBulk(
-        events.map((event) => ({
-          name: STEP["source-watch"].name,
-          data: { event, polls: 0 } satisfies SourceWatchPayload,
-          opts: { jobId: sourceWatchJobId(event) },
-        })),
+      const byPartition = new Map<number, ObjectEvent[]>();
+      for (const event of events) {
+        const index = partitionOf(event.bucket, event.key, partitions.length);
+        byPartition.set(index, [...(byPartition.get(index) ?? []), event]);
+      }
+      await Promise.all(
+        [...byPartition].map(([index, batch]) =>
+          partitions[index]!.addBulk(
+            batch.map((event) => ({
+              name: STEP["source-watch"].name,
+              data: { event, polls: 0 } satisfies SourceWatchPayload,
+              opts: { jobId: sourceWatchJobId(event) },
+            })),
+          ),
+        ),
       );
     },
   };

@@ -24,17 +24,20 @@ export const queueDepth = new Gauge({
   labelNames: ["queue", "state"] as const,
   registers: [registry],
   async collect() {
-    this.reset();
-    await Promise.all(
+    const read = await Promise.all(
       [...queues].map(async (queue) => {
         try {
-          const counts = await queue.getJobCounts(...STATES);
-          for (const state of STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
+          return { name: queue.name, counts: await queue.getJobCounts(...STATES) };
         } catch {
           // Redis away: leave the queue out of this scrape rather than fail /metrics.
+          return undefined;
         }
       }),
     );
+    this.reset();
+    // Summed over partitions (PARTITIONS): one series per step, whatever the layout.
+    for (const { name, counts } of read.filter((r) => r !== undefined))
+      for (const state of STATES) this.inc({ queue: name, state }, counts[state] ?? 0);
   },
 });
 

@@ -63,7 +63,7 @@ export async function bulkRetry(
   const preview = new Map<string, string | undefined>();
   let cursor: string | undefined;
   do {
-    const page = await deps.records.list({
+    const page = await deps.partitions.records.list({
       status: query.status,
       ...(query.target !== undefined ? { target: query.target } : {}),
       ...(query.route !== undefined ? { route: query.route } : {}),

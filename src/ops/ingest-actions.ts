@@ -1,4 +1,3 @@
-import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
 import { objectVersionKey, type ObjectEvent } from "../intake/object-event.js";
@@ -6,7 +5,7 @@ import { jobId } from "../queues/job-options.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
 import { STEP } from "../queues/steps.js";
 import { TERMINAL_STATES, type IngestRecord, type IngestState } from "../records/ingest-record.js";
-import type { RecordStore } from "../records/record-store.js";
+import type { PartitionSet } from "./partition-set.js";
 
 /**
  * The operator actions on ingests (retry, cancel, replay), one implementation for the HTTP API and
@@ -22,11 +21,10 @@ export type ActionOutcome<T> =
   | ({ ok: true; record: IngestRecord; message: string } & T)
   | { ok: false; reason: "not-found" | "conflict"; message: string; record?: IngestRecord };
 
-/** What the actions need: the records and the source-watch queue (with the service's prefix). */
+/** What the actions need: every partition's records and source-watch queue (with the service's prefixes). */
 export interface IngestActionDeps {
-  records: RecordStore;
+  partitions: PartitionSet;
   redis: Redis;
-  sourceWatch: Queue;
   now?: () => number;
 }
 
@@ -91,15 +89,17 @@ export async function retryIngest(
   via: ActionVia,
 ): Promise<ActionOutcome<{ jobId: string; retry: number }>> {
   const now = deps.now ?? Date.now;
-  const record = await deps.records.get(id);
-  if (!record) return { ok: false, reason: "not-found", message: `no ingest with id ${id}` };
+  const partition = await deps.partitions.forIngest(id);
+  const record = await partition?.records.get(id);
+  if (!partition || !record) return { ok: false, reason: "not-found", message: `no ingest with id ${id}` };
+  const { records, sourceWatch } = partition;
   const refusal = retryRefusal(record, now());
   const event = refusal === undefined ? eventForRecord(record, now()) : undefined;
   if (!event)
     return { ok: false, reason: "conflict", record, message: refusal ?? `cannot rebuild the event of ${id}` };
 
   // Re-opened as `received` with the previous run's traces cleared (RecordStore.reopen).
-  const reopened = await deps.records.reopen(id, RETRYABLE);
+  const reopened = await records.reopen(id, RETRYABLE);
   if (!reopened.ok)
     return reopened.state === undefined
       ? { ok: false, reason: "not-found", message: `no ingest with id ${id}` }
@@ -110,18 +110,14 @@ export async function retryIngest(
         };
   const { retry } = reopened;
   const retryJobId = jobId("retry", id, retry);
-  await deps.records.history(
-    id,
-    "retry",
-    `retry ${retry} requested via ${via}: running again from source-watch`,
-  );
+  await records.history(id, "retry", `retry ${retry} requested via ${via}: running again from source-watch`);
   try {
-    await deps.sourceWatch.add(STEP["source-watch"].name, { event, polls: 0 } satisfies SourceWatchPayload, {
+    await sourceWatch.add(STEP["source-watch"].name, { event, polls: 0 } satisfies SourceWatchPayload, {
       jobId: retryJobId,
     });
   } catch (error) {
     // Re-opened but not queued would sit in `received` forever; fail it so it can be retried again.
-    await deps.records
+    await records
       .fail(
         id,
         `retry ${retry} could not be queued: ${error instanceof Error ? error.message : String(error)}`,
@@ -132,7 +128,7 @@ export async function retryIngest(
   }
   return {
     ok: true,
-    record: (await deps.records.get(id)) ?? record,
+    record: (await records.get(id)) ?? record,
     jobId: retryJobId,
     retry,
     message: `ingest ${id} is running again (retry ${retry})`,
@@ -148,8 +144,9 @@ export async function cancelIngest(
   id: string,
   via: ActionVia,
 ): Promise<ActionOutcome<object>> {
-  const record = await deps.records.get(id);
-  if (!record) return { ok: false, reason: "not-found", message: `no ingest with id ${id}` };
+  const records = (await deps.partitions.forIngest(id))?.records;
+  const record = await records?.get(id);
+  if (!records || !record) return { ok: false, reason: "not-found", message: `no ingest with id ${id}` };
   const refused = (state: IngestState): ActionOutcome<object> => ({
     ok: false,
     reason: "conflict",
@@ -157,12 +154,12 @@ export async function cancelIngest(
     message: `ingest ${id} already ended (${state}); only a running ingest can be cancelled`,
   });
   if (TERMINAL_STATES.has(record.state)) return refused(record.state);
-  if (!(await deps.records.transition(id, "cancelled"))) {
-    const current = await deps.records.get(id);
+  if (!(await records.transition(id, "cancelled"))) {
+    const current = await records.get(id);
     return refused(current?.state ?? record.state);
   }
-  await deps.records.history(id, "cancel", `cancelled via ${via}`);
-  const cancelled = (await deps.records.get(id)) ?? record;
+  await records.history(id, "cancel", `cancelled via ${via}`);
+  const cancelled = (await records.get(id)) ?? record;
   return { ok: true, record: cancelled, message: `ingest ${id} cancelled` };
 }
 
@@ -206,11 +203,16 @@ export async function replayObject(
     source: "replay",
   };
   const ingestId = objectVersionKey(event);
-  const record = await deps.records.get(ingestId);
+  const partition = deps.partitions.forObject(bucket, key);
+  const record = await partition.records.get(ingestId);
   if (record) return { kind: "exists", ingestId, record };
   const replayJobId = jobId("replay", ingestId, now);
-  await deps.sourceWatch.add(STEP["source-watch"].name, { event, polls: 0 } satisfies SourceWatchPayload, {
-    jobId: replayJobId,
-  });
+  await partition.sourceWatch.add(
+    STEP["source-watch"].name,
+    { event, polls: 0 } satisfies SourceWatchPayload,
+    {
+      jobId: replayJobId,
+    },
+  );
   return { kind: "queued", ingestId, jobId: replayJobId, event };
 }

@@ -26,59 +26,81 @@ export function stepOf(name: string): StepName | undefined {
   return STEP_NAMES.find((step) => step === name);
 }
 
-/** One queue per step on `redis` under the service's prefix, for a process that runs no workers (the CLI). */
-export function openStepQueues(redis: Redis, prefix: string): { queues: StepQueues; close(): Promise<void> } {
-  const queues = new Map<StepName, Queue>();
-  for (const name of STEP_NAMES) {
-    const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: STEP[name].jobOptions });
-    // Failures reach the caller through the failing call; this keeps them from being unhandled events.
-    queue.on("error", () => {});
-    queues.set(name, queue);
-  }
+/**
+ * One queue per step and partition on `redis` under the service's prefixes, for a process that
+ * runs no workers (the CLI).
+ */
+export function openStepQueues(
+  redis: Redis,
+  prefixes: readonly string[],
+): { queues: readonly StepQueues[]; close(): Promise<void> } {
+  const queues = prefixes.map((prefix) => {
+    const map = new Map<StepName, Queue>();
+    for (const name of STEP_NAMES) {
+      const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: STEP[name].jobOptions });
+      // Failures reach the caller through the failing call; this keeps them from being unhandled events.
+      queue.on("error", () => {});
+      map.set(name, queue);
+    }
+    return map;
+  });
   return {
     queues,
     async close() {
-      await Promise.all([...queues.values()].map((queue) => queue.close()));
+      await Promise.all(queues.flatMap((map) => [...map.values()]).map((queue) => queue.close()));
     },
   };
 }
 
-/** The state and counts of one step's queue. */
-export async function queueState(queues: StepQueues, step: StepName): Promise<QueueState> {
-  const queue = queues.get(step);
-  if (!queue) throw new Error(`no queue for step ${step}`);
-  const [paused, counts] = await Promise.all([
-    queue.isPaused(),
-    // BullMQ 6 keeps a paused queue's jobs in its wait list (the pause is a meta flag), so they count as waiting.
-    queue.getJobCounts("waiting", "active", "delayed", "failed"),
-  ]);
+/** The step queues of one partition, or of every partition (PARTITIONS): a step spans them all. */
+export type PartitionQueues = StepQueues | readonly StepQueues[];
+
+/** A step's queue in every partition. */
+function stepQueues(queues: PartitionQueues, step: StepName): Queue[] {
+  const found = [queues].flat().flatMap((map) => map.get(step) ?? []);
+  if (found.length === 0) throw new Error(`no queue for step ${step}`);
+  return found;
+}
+
+/** The state and counts of one step's queue, summed over partitions; paused only if paused in all. */
+export async function queueState(queues: PartitionQueues, step: StepName): Promise<QueueState> {
+  const read = await Promise.all(
+    stepQueues(queues, step).map((queue) =>
+      Promise.all([
+        queue.isPaused(),
+        // BullMQ 6 keeps a paused queue's jobs in its wait list (the pause is a meta flag), so they count as waiting.
+        queue.getJobCounts("waiting", "active", "delayed", "failed"),
+      ]),
+    ),
+  );
+  const paused = read.every(([isPaused]) => isPaused);
+  const sum = (state: "waiting" | "active" | "delayed" | "failed") =>
+    read.reduce((total, [, counts]) => total + (counts[state] ?? 0), 0);
   return {
     step,
     paused,
     state: paused ? "paused" : "running",
     counts: {
-      waiting: counts.waiting ?? 0,
-      active: counts.active ?? 0,
-      delayed: counts.delayed ?? 0,
-      failed: counts.failed ?? 0,
+      waiting: sum("waiting"),
+      active: sum("active"),
+      delayed: sum("delayed"),
+      failed: sum("failed"),
     },
   };
 }
 
 /** Every step, in chain order. */
-export async function listQueueStates(queues: StepQueues): Promise<QueueState[]> {
-  return Promise.all(STEP_NAMES.filter((step) => queues.has(step)).map((step) => queueState(queues, step)));
+export async function listQueueStates(queues: PartitionQueues): Promise<QueueState[]> {
+  const first = [queues].flat()[0];
+  return Promise.all(STEP_NAMES.filter((step) => first?.has(step)).map((step) => queueState(queues, step)));
 }
 
-/** Pauses (or resumes) one step globally and returns its state afterwards. Idempotent. */
+/** Pauses (or resumes) one step globally, in every partition, and returns its state afterwards. Idempotent. */
 export async function setStepPaused(
-  queues: StepQueues,
+  queues: PartitionQueues,
   step: StepName,
   paused: boolean,
 ): Promise<QueueState> {
-  const queue = queues.get(step);
-  if (!queue) throw new Error(`no queue for step ${step}`);
-  if (paused) await queue.pause();
-  else await queue.resume();
+  await Promise.all(stepQueues(queues, step).map((queue) => (paused ? queue.pause() : queue.resume())));
   return queueState(queues, step);
 }

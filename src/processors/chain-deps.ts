@@ -24,15 +24,20 @@ function targets(config: Config): Set<string> {
   return new Set((config.routes?.routes ?? []).map((r) => r.target));
 }
 
+/** The upstream adapters and the S3 client: one set per process, shared by every partition. */
+export interface ChainAdapters {
+  s3: ChainDeps["s3"];
+  vimond?: NonNullable<ChainDeps["vimond"]>;
+  aem?: NonNullable<ChainDeps["aem"]>;
+  assets?: NonNullable<ChainDeps["assets"]>;
+  close(): Promise<void>;
+}
+
 /**
- * Builds what processors share. Adapters are created only for targets some route uses, so an
- * installation with only AEM routes needs no Vimond settings.
+ * Adapters are created only for targets some route uses, so an installation with only AEM routes
+ * needs no Vimond settings.
  */
-export function createChainDeps(
-  config: Config,
-  connections: RuntimeConnections,
-  options: ChainDepsOptions = {},
-): ChainDeps & { close(): Promise<void> } {
+export function createChainAdapters(config: Config, options: ChainDepsOptions = {}): ChainAdapters {
   const { env } = config;
   const used = targets(config);
   const overrides = options.adapterOverrides ?? {};
@@ -42,6 +47,32 @@ export function createChainDeps(
     ? createAssetsAdapter(upstreamSettingsFromEnv(env, "ASSETS", overrides))
     : undefined;
   const s3 = createS3Adapter(s3SettingsFromEnv(env));
+  return {
+    s3,
+    ...(vimond ? { vimond } : {}),
+    ...(aem ? { aem } : {}),
+    ...(assets ? { assets } : {}),
+    async close() {
+      await vimond?.close();
+      await aem?.close();
+      await assets?.close();
+      s3.close();
+    },
+  };
+}
+
+/**
+ * Builds what the processors of one partition share. Without `adapters` it makes its own and
+ * closes them with itself; with them (one set for every partition) their owner closes them.
+ */
+export function createChainDeps(
+  config: Config,
+  connections: RuntimeConnections,
+  options: ChainDepsOptions = {},
+  adapters?: ChainAdapters,
+): ChainDeps & { close(): Promise<void> } {
+  const { env } = config;
+  const shared = adapters ?? createChainAdapters(config, options);
   const now = options.now ?? Date.now;
   const records = new RecordStore(connections.redis, connections.prefix, now);
 
@@ -51,10 +82,10 @@ export function createChainDeps(
     redis: connections.redis,
     prefix: connections.prefix,
     records,
-    s3,
-    ...(vimond ? { vimond } : {}),
-    ...(aem ? { aem } : {}),
-    ...(assets ? { assets } : {}),
+    s3: shared.s3,
+    ...(shared.vimond ? { vimond: shared.vimond } : {}),
+    ...(shared.aem ? { aem: shared.aem } : {}),
+    ...(shared.assets ? { assets: shared.assets } : {}),
     queues: connections.queues,
     async enqueue<N extends StepName>(step: N, payload: PayloadOf<N>, opts: EnqueueOptions) {
       const queue = connections.queues.get(step);
@@ -64,10 +95,7 @@ export function createChainDeps(
     now,
     random: options.random ?? Math.random,
     async close() {
-      await vimond?.close();
-      await aem?.close();
-      await assets?.close();
-      s3.close();
+      if (!adapters) await shared.close();
     },
   };
 }

@@ -48,6 +48,11 @@ export interface StatusSweeperOptions {
   owner?: string;
   /** Called after every tick (tests, logs). */
   onSweep?: (summary: SweepSummary) => void;
+  /**
+   * Where the lease lives: QUEUE_PREFIX, so that with several partitions one replica sweeps them
+   * all (default: the first partition's prefix, which is QUEUE_PREFIX when there is one).
+   */
+  leasePrefix?: string;
 }
 
 /** The per-tenant status sweep (STATUS_SWEEP) of one replica. */
@@ -70,25 +75,43 @@ export interface StatusSweeper {
  * dies the lease lapses and another takes over, and meanwhile every parked job still reads its own
  * status after `STATUS_SWEEP_FALLBACK_MS`.
  */
-export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptions = {}): StatusSweeper {
+export function createStatusSweeper(
+  partitionDeps: ChainDeps | readonly ChainDeps[],
+  options: StatusSweeperOptions = {},
+): StatusSweeper {
+  // With partitions (PARTITIONS) each keeps its own awaited set, next to its records and jobs; one
+  // sweep pages the tenant's list once for all of them, so its cost does not grow with N either.
+  const parts = [partitionDeps].flat().map((d) => ({
+    d,
+    awaited: new AwaitedIngests(d.redis, d.prefix, vimondTenants(d.env).status),
+    queue: d.queues.get("status-track"),
+  }));
+  const deps = parts[0]!.d;
   const { env } = deps;
-  const awaited = new AwaitedIngests(deps.redis, deps.prefix, vimondTenants(env).status);
+  const tenant = vimondTenants(env).status;
   const owner = options.owner ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   // Outlives a tick's wait, so the sweeping replica keeps it from one sweep to the next.
   const lease = redisLease(
     deps.redis,
-    awaited.keys.lease,
+    new AwaitedIngests(deps.redis, options.leasePrefix ?? deps.prefix, tenant).keys.lease,
     owner,
     Math.max(2 * env.STATUS_SWEEP_INTERVAL_MS, 5_000),
   );
-  const queue = deps.queues.get("status-track");
+  type Part = (typeof parts)[number];
 
   async function sweep(
     startedAt: number,
   ): Promise<Omit<Extract<SweepSummary, { awaited: number }>, "outcome" | "owner" | "endedAt">> {
     const counts = { startedAt, awaited: 0, pages: 0, ended: 0, running: 0 };
-    await prune();
-    const entries = await awaited.all();
+    const entries = new Map<string, AwaitedEntry>();
+    const partOf = new Map<string, Part>();
+    for (const part of parts) {
+      await prune(part);
+      for (const [id, entry] of await part.awaited.all()) {
+        entries.set(id, entry);
+        partOf.set(id, part);
+      }
+    }
     counts.awaited = entries.size;
     if (entries.size === 0) return counts;
 
@@ -129,15 +152,16 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
 
     const settle = async (id: string, items: VideoIngest[]) => {
       const entry = entries.get(id)!;
+      const part = partOf.get(id)!;
       const ingest = newestSince(items, entry.notBefore);
       if (!ingest) return;
       if (isFinalIngestStatus(ingest.status)) {
-        await awaited.putSeen(id, entry.run, items);
-        await wake(id, entry.run);
+        await part.awaited.putSeen(id, entry.run, items);
+        await wake(part, id, entry.run);
         counts.ended += 1;
         statusSweepSettled.inc({ seen: "ended" });
       } else {
-        await recordPhase(id, entry, ingest);
+        await recordPhase(part, id, entry, ingest);
         counts.running += 1;
         statusSweepSettled.inc({ seen: "running" });
       }
@@ -151,12 +175,13 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
       await Promise.all(placed.slice(i, i + SETTLE_BATCH).map(([id, items]) => settle(id, items)));
     }
     // Parked jobs whose ingests this sweep covered skip their own read until sweeps stop coming.
-    await awaited.markSwept({ at: startedAt, reached: cursor ? deepest : null });
+    for (const part of parts)
+      await part.awaited.markSwept({ at: startedAt, reached: cursor ? deepest : null });
     return counts;
   }
 
   /** Runs the ingest's parked status-track job now; an active job finds the view on its next run. */
-  async function wake(id: string, run: number): Promise<void> {
+  async function wake({ queue }: Part, id: string, run: number): Promise<void> {
     if (!queue) return;
     const job = await Job.fromId(queue, ingestJobId("track", id, run));
     if (!job || !(await job.isDelayed())) return;
@@ -167,12 +192,17 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
   }
 
   /** The running phase on the record, as status-track writes it, only when it changed. */
-  async function recordPhase(id: string, entry: AwaitedEntry, ingest: VideoIngest): Promise<void> {
+  async function recordPhase(
+    { d, awaited }: Part,
+    id: string,
+    entry: AwaitedEntry,
+    ingest: VideoIngest,
+  ): Promise<void> {
     const phase = phaseOf(ingest);
     if (entry.phase === phase) return;
-    const record = await deps.records.get(id);
+    const record = await d.records.get(id);
     if (!record || record.branches[BRANCH] !== "pending") return;
-    await deps.records.update(id, {
+    await d.records.update(id, {
       step: {
         name: BRANCH,
         timing: { status: "waiting", startedAt: entry.startedAt, detail: `${ingest.id} ${phase}` },
@@ -186,9 +216,9 @@ export function createStatusSweeper(deps: ChainDeps, options: StatusSweeperOptio
    * Entries whose job can no longer forget them (a job failed for good, a record removed) would
    * hold the paging bound back for ever: the oldest are checked against their records each sweep.
    */
-  async function prune(): Promise<void> {
+  async function prune({ d, awaited }: Part): Promise<void> {
     const ids = await awaited.oldest(PRUNE_CHECKS);
-    const records = await deps.records.getMany(ids);
+    const records = await d.records.getMany(ids);
     for (const [i, id] of ids.entries()) {
       const record = records[i];
       const branch = record?.branches[BRANCH];

@@ -80,6 +80,11 @@ type ScriptedRedis = Redis & {
   ingestReopen(record: string, allowed: string, now: string): Promise<[string, string]>;
 };
 
+/** The cursor after `record` in a newest-first listing (the same in every partition). */
+export function listCursor(record: Pick<IngestRecord, "createdAt" | "id">): string {
+  return Buffer.from(`${record.createdAt}|${record.id}`).toString("base64url");
+}
+
 /**
  * The ingest record per package version, in one Redis hash (plus a capped history list and a
  * time index). Independent facts live in separate hash fields so parallel steps never overwrite
@@ -148,6 +153,10 @@ export class RecordStore {
     );
     if (created === 1) ingestsStarted.inc({ target: input.target, route: input.route });
     return created === 1;
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(id))) === 1;
   }
 
   async get(id: string): Promise<IngestRecord | undefined> {
@@ -397,10 +406,10 @@ export class RecordStore {
       offset += ids.length / 2;
       for (let i = 0; i < ids.length; i += 2) {
         const id = ids[i]!;
-        if (afterId !== undefined) {
-          if (id === afterId) afterId = undefined;
-          continue;
-        }
+        // Equal scores come in descending id order, so the cursor's position is (score, id): skip
+        // what is not after it. By order rather than by finding the id, so a cursor made from
+        // another partition's page (PartitionedRecords) pages this one correctly too.
+        if (afterId !== undefined && ids[i + 1] === max && id >= afterId) continue;
         const record = await this.get(id);
         if (!record) continue;
         if (query.status && record.state !== query.status) continue;
@@ -408,8 +417,7 @@ export class RecordStore {
         if (query.route && record.route !== query.route) continue;
         items.push(record);
         if (items.length === query.limit) {
-          const cursor = Buffer.from(`${record.createdAt}|${record.id}`).toString("base64url");
-          return { items, nextCursor: cursor };
+          return { items, nextCursor: listCursor(record) };
         }
       }
     }

@@ -1,4 +1,6 @@
+import type { Queue } from "bullmq";
 import type { Config } from "../config/load.js";
+import { PartitionSet } from "../ops/partition-set.js";
 import { registerCloudEventRoutes } from "../http/cloudevents-routes.js";
 import { registerBoard } from "../http/board.js";
 import { registerIngestRoutes } from "../http/ingests-routes.js";
@@ -12,20 +14,25 @@ import { createSqsAdapter } from "../adapters/sqs/sqs-adapter.js";
 import { sqsSettingsFromEnv } from "../adapters/sqs/sqs-settings.js";
 import { moduleLogger } from "../log/logger.js";
 import { registerNotifications } from "../processors/notify.js";
-import { createChainDeps, type ChainDepsOptions } from "../processors/chain-deps.js";
+import { createChainAdapters, createChainDeps, type ChainDepsOptions } from "../processors/chain-deps.js";
 import type { ChainDeps } from "../processors/deps.js";
 import { buildProcessors } from "../processors/index.js";
 import { createStatusSweeper } from "../processors/status-sweeper.js";
 import { STEPS } from "../queues/steps.js";
 import { failIngestsOfJob } from "../records/fail-job-ingests.js";
 import type { EmbeddedS3 } from "./embedded-s3.js";
-import { startRuntime, type Runtime, type StopResult } from "./worker-runtime.js";
+import { startRuntime, type Partition, type Runtime, type StopResult } from "./worker-runtime.js";
 
 const log = moduleLogger("service");
 
 export interface Service {
   runtime: Runtime;
+  /** The first partition's processor dependencies (the only partition's unless PARTITIONS > 1). */
   deps: ChainDeps;
+  /** Every partition's, in partition order. */
+  partitionDeps: readonly ChainDeps[];
+  /** Every partition's records and source-watch queue, for reads and actions that span them. */
+  partitions: PartitionSet;
   stop(): Promise<StopResult>;
 }
 
@@ -42,19 +49,28 @@ export async function startService(config: Config, options: ServiceOptions = {})
   if (!config.routes) log.warn("no ROUTES_FILE set: events will be accepted and counted as unrouted");
   const bindingOff = assetBindingOffWarning(env, config.routes);
   if (bindingOff) log.warn(bindingOff);
-  let deps!: ChainDeps & { close(): Promise<void> };
+  const adapters = createChainAdapters(config, options);
+  const partitionDeps: ChainDeps[] = [];
+  const depsOf = (prefix: string) => partitionDeps.find((d) => d.prefix === prefix) ?? partitionDeps[0]!;
+  let partitions!: PartitionSet;
   const stoppers: Array<() => Promise<void>> = [];
   const runtime = await startRuntime({
     redisUrl: env.REDIS_URL,
     redisClusterNodes: env.REDIS_CLUSTER_NODES,
     prefix: env.QUEUE_PREFIX,
+    partitions: env.PARTITIONS,
     concurrency: env.WORKER_CONCURRENCY,
     lockDurationMs: env.JOB_LOCK_MS,
     stalledIntervalMs: env.STALLED_INTERVAL_MS,
     steps: STEPS,
     runWorkers: options.runWorkers ?? true,
     processors: (connections) => {
-      deps = createChainDeps(config, connections, options);
+      const deps = createChainDeps(config, connections, options, adapters);
+      partitionDeps.push(deps);
+      if (partitionDeps.length === connections.partitions.length)
+        partitions = new PartitionSet(
+          partitionDeps.map((d) => ({ records: d.records, sourceWatch: d.queues.get("source-watch")! })),
+        );
       return buildProcessors(deps);
     },
     http: {
@@ -66,41 +82,46 @@ export async function startService(config: Config, options: ServiceOptions = {})
         (app, connections) =>
           registerIntakeRoutes(app, {
             ...(env.INTAKE_TOKEN ? { token: env.INTAKE_TOKEN } : {}),
-            sink: createEventSink(connections.queues.get("source-watch")!),
+            sink: createEventSink(sourceWatchQueues(connections.partitions)),
           }),
         (app, connections) =>
           registerCloudEventRoutes(app, {
             ...(env.INTAKE_TOKEN ? { token: env.INTAKE_TOKEN } : {}),
-            records: deps.records,
+            records: partitionDeps[0]!.records,
             redis: connections.redis,
             prefix: connections.prefix,
             aemPoll: connections.queues.get("aem-poll")!,
+            partitions: partitionDeps.map((d) => ({
+              records: d.records,
+              prefix: d.prefix,
+              aemPoll: d.queues.get("aem-poll")!,
+            })),
             hintRate: { perSecond: env.AEM_EVENT_HINTS_PER_SECOND, burst: env.AEM_EVENT_HINT_BURST },
           }),
         (app, connections) =>
           registerIngestRoutes(app, {
             token: env.API_TOKEN,
-            records: deps.records,
             redis: connections.redis,
-            sourceWatch: connections.queues.get("source-watch")!,
-            queues: connections.queues,
+            partitions,
+            queues: connections.partitions.map((p) => p.queues),
           }),
         (app, connections) =>
           registerBoard(app, {
             token: env.API_TOKEN,
             readOnly: env.BOARD_READ_ONLY,
-            queues: connections.queues.values(),
+            queues: connections.partitions.flatMap((p) => [...p.queues.values()]),
           }),
       ],
     },
-    onFailedForGood: async (step, data, error) => {
-      await failIngestsOfJob(deps.records, step, data, error);
+    onFailedForGood: async (step, data, error, prefix) => {
+      await failIngestsOfJob(depsOf(prefix).records, step, data, error);
     },
     onClose: [async () => Promise.all(stoppers.map((stop) => stop())).then(() => undefined)],
   });
 
-  registerNotifications(deps.records, deps.enqueue.bind(deps), env.NOTIFY_URLS);
-  const sink = createEventSink(runtime.queues.get("source-watch")!);
+  const deps = partitionDeps[0]!;
+  for (const d of partitionDeps) registerNotifications(d.records, d.enqueue.bind(d), env.NOTIFY_URLS);
+  const sink = createEventSink(sourceWatchQueues(runtime.partitions));
 
   const sqs = sqsSettingsFromEnv(env);
   if (sqs) {
@@ -122,7 +143,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   if (options.embeddedS3) bridgeEmbeddedS3(options.embeddedS3, sink);
   // Every worker replica runs one; the lease lets one sweep at a time (docs/operations.md).
   if (env.STATUS_SWEEP && deps.vimond && (options.runWorkers ?? true)) {
-    const sweeper = createStatusSweeper(deps);
+    const sweeper = createStatusSweeper(partitionDeps, { leasePrefix: env.QUEUE_PREFIX });
     sweeper.start();
     stoppers.push(() => sweeper.stop());
   }
@@ -130,10 +151,17 @@ export async function startService(config: Config, options: ServiceOptions = {})
   return {
     runtime,
     deps,
+    partitionDeps,
+    partitions,
     async stop() {
       const result = await runtime.stop(env.SHUTDOWN_TIMEOUT_MS);
-      await deps.close();
+      await adapters.close();
       return result;
     },
   };
+}
+
+/** Each partition's source-watch queue, in partition order: where intake sources hand events. */
+function sourceWatchQueues(partitions: readonly Partition[]): Queue[] {
+  return partitions.map((partition) => partition.queues.get("source-watch")!);
 }

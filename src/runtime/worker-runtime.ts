@@ -6,6 +6,7 @@ import { trackQueueDepth, untrackQueueDepth } from "../metrics/queue-depth.js";
 import { buildHttpServer } from "../http/server.js";
 import { checkEvictionPolicy, closeRedis, createRedis, waitReady } from "../queues/connection.js";
 import type { StepName } from "../queues/names.js";
+import { partitionPrefixes } from "../queues/partitions.js";
 import { toBullProcessor } from "../queues/run-step.js";
 import { buildStepRegistry, type StepDefinition, type StepProcessor } from "../queues/step.js";
 
@@ -15,7 +16,10 @@ export interface RuntimeOptions {
   redisUrl: string;
   /** `REDIS_CLUSTER_NODES`: connect to a Redis Cluster through these nodes (REDIS_URL lends credentials). */
   redisClusterNodes?: readonly string[];
+  /** QUEUE_PREFIX: the base prefix, and the only partition's prefix unless `partitions` > 1. */
   prefix: string;
+  /** `PARTITIONS`: key spaces, each with a queue and a worker per step (default 1). */
+  partitions?: number;
   concurrency: number;
   /** Lock of an active job (BullMQ `lockDuration`) unless its step sets one; BullMQ's default otherwise. */
   lockDurationMs?: number;
@@ -23,7 +27,10 @@ export interface RuntimeOptions {
   stalledIntervalMs?: number;
   /** Steps that must each have exactly one processor. */
   steps: readonly StepDefinition[];
-  /** Built by the caller once the Redis connections exist (processors need queues and records). */
+  /**
+   * Built by the caller once the Redis connections exist (processors need queues and records),
+   * once per partition, with that partition's queues and prefix.
+   */
   processors: (connections: RuntimeConnections) => readonly StepProcessor[];
   http?: {
     host: string;
@@ -36,21 +43,39 @@ export interface RuntimeOptions {
   };
   /** Start workers (false: only queues and HTTP, e.g. an intake-only process or the CLI). */
   runWorkers?: boolean;
-  /** Called once when a job fails for good (attempts used up, or unrecoverable). */
-  onFailedForGood?: (step: StepName, data: unknown, error: Error) => Promise<void>;
+  /** Called once when a job fails for good (attempts used up, or unrecoverable), with its partition's prefix. */
+  onFailedForGood?: (step: StepName, data: unknown, error: Error, prefix: string) => Promise<void>;
   /** Extra things to close on shutdown, after the workers (intake sources, adapters). */
   onClose?: Array<() => Promise<void>>;
 }
 
+/** One partition's key space: its prefix and its queue per step. */
+export interface Partition {
+  index: number;
+  prefix: string;
+  queues: ReadonlyMap<StepName, Queue>;
+}
+
+/**
+ * The connections of one partition (what its processors are built with), plus every partition
+ * for what spans them (intake routing, the ingests API, the status sweeper, Bull Board).
+ */
 export interface RuntimeConnections {
   /** Fail-fast connection for producers, records and reads. */
   redis: Redis;
+  /** This partition's queues (the first partition's on the runtime itself). */
   queues: ReadonlyMap<StepName, Queue>;
+  /** This partition's prefix (the first partition's on the runtime itself). */
   prefix: string;
+  /** QUEUE_PREFIX: where keys that are not about one package live (leases, the layout marker). */
+  basePrefix: string;
+  partitions: readonly Partition[];
 }
 
 export interface Runtime extends RuntimeConnections {
+  /** The first partition's workers by step (every worker of every partition is in `allWorkers`). */
   workers: ReadonlyMap<StepName, Worker>;
+  allWorkers: readonly Worker[];
   http?: FastifyInstance;
   /** The HTTP server's address, e.g. http://127.0.0.1:8080. */
   url?: string;
@@ -84,20 +109,36 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const target = { url: options.redisUrl, clusterNodes: options.redisClusterNodes ?? [] };
   const redis = createRedis(target, "producer");
   const workerConnection = createRedis(target, "worker");
-  const queues = new Map<StepName, Queue>();
-  for (const step of options.steps) {
-    const queue = new Queue(step.name, {
-      connection: redis,
-      prefix: options.prefix,
-      defaultJobOptions: step.jobOptions,
-    });
-    // Errors surface on the shared connection's listener; this keeps them from being unhandled.
-    queue.on("error", () => {});
-    queues.set(step.name, queue);
-    trackQueueDepth(queue);
-  }
-  const connections: RuntimeConnections = { redis, queues, prefix: options.prefix };
-  const registry = buildStepRegistry(options.steps, options.processors(connections));
+  const partitions: Partition[] = partitionPrefixes(options.prefix, options.partitions ?? 1).map(
+    (prefix, index) => {
+      const queues = new Map<StepName, Queue>();
+      for (const step of options.steps) {
+        const queue = new Queue(step.name, {
+          connection: redis,
+          prefix,
+          defaultJobOptions: step.jobOptions,
+        });
+        // Errors surface on the shared connection's listener; this keeps them from being unhandled.
+        queue.on("error", () => {});
+        queues.set(step.name, queue);
+        trackQueueDepth(queue);
+      }
+      return { index, prefix, queues };
+    },
+  );
+  const connectionsOf = (partition: Partition): RuntimeConnections => ({
+    redis,
+    queues: partition.queues,
+    prefix: partition.prefix,
+    basePrefix: options.prefix,
+    partitions,
+  });
+  const connections = connectionsOf(partitions[0]!);
+  // Every partition's registry is checked before anything connects.
+  const registries = partitions.map((partition) => ({
+    partition,
+    registry: buildStepRegistry(options.steps, options.processors(connectionsOf(partition))),
+  }));
 
   if (!(await waitReady(redis, 10_000)))
     log.warn({ redisUrl: options.redisUrl }, "Redis does not answer yet; workers will connect when it does");
@@ -105,34 +146,43 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (evictionWarning) log.warn(evictionWarning);
 
   const workers = new Map<StepName, Worker>();
+  const allWorkers: Array<{ name: string; worker: Worker }> = [];
   if (options.runWorkers !== false) {
-    for (const [name, processor] of registry) {
-      const lockDuration = processor.step.lockDuration ?? options.lockDurationMs;
-      const worker = new Worker(name, toBullProcessor(processor), {
-        connection: workerConnection,
-        prefix: options.prefix,
-        concurrency: processor.step.concurrency ?? options.concurrency,
-        ...(lockDuration ? { lockDuration } : {}),
-        ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
-        // A job whose worker dies twice (a rolling deploy during a crash loop) should still get its
-        // retries; BullMQ's default of 1 fails it on the second stall.
-        maxStalledCount: 3,
-      });
-      worker.on("error", (error) => log.error({ step: name, err: error.message }, "worker error"));
-      worker.on("failed", (job, error) => {
-        // BullMQ emits "failed" for every failed attempt; only the last (or an unrecoverable one)
-        // ends the job.
-        const final = error.name === "UnrecoverableError" || error instanceof UnrecoverableError;
-        if (!job || !(final || job.attemptsMade >= (job.opts.attempts ?? 1))) return;
-        log.warn({ step: name, jobId: job.id, err: error.message }, "job failed for good");
-        options
-          .onFailedForGood?.(name, job.data, error)
-          .catch((hookError: Error) =>
-            log.error({ step: name, jobId: job.id, err: hookError.message }, "could not record a failed job"),
-          );
-      });
-      workers.set(name, worker);
+    for (const { partition, registry } of registries) {
+      for (const [name, processor] of registry) {
+        const worker = startWorker(name, processor, partition.prefix);
+        if (partition.index === 0) workers.set(name, worker);
+        allWorkers.push({ name: partitions.length > 1 ? `${name}@${partition.index}` : name, worker });
+      }
     }
+  }
+
+  function startWorker(name: StepName, processor: StepProcessor, prefix: string): Worker {
+    const lockDuration = processor.step.lockDuration ?? options.lockDurationMs;
+    const worker = new Worker(name, toBullProcessor(processor), {
+      connection: workerConnection,
+      prefix,
+      concurrency: processor.step.concurrency ?? options.concurrency,
+      ...(lockDuration ? { lockDuration } : {}),
+      ...(options.stalledIntervalMs ? { stalledInterval: options.stalledIntervalMs } : {}),
+      // A job whose worker dies twice (a rolling deploy during a crash loop) should still get its
+      // retries; BullMQ's default of 1 fails it on the second stall.
+      maxStalledCount: 3,
+    });
+    worker.on("error", (error) => log.error({ step: name, err: error.message }, "worker error"));
+    worker.on("failed", (job, error) => {
+      // BullMQ emits "failed" for every failed attempt; only the last (or an unrecoverable one)
+      // ends the job.
+      const final = error.name === "UnrecoverableError" || error instanceof UnrecoverableError;
+      if (!job || !(final || job.attemptsMade >= (job.opts.attempts ?? 1))) return;
+      log.warn({ step: name, jobId: job.id, err: error.message }, "job failed for good");
+      options
+        .onFailedForGood?.(name, job.data, error, prefix)
+        .catch((hookError: Error) =>
+          log.error({ step: name, jobId: job.id, err: hookError.message }, "could not record a failed job"),
+        );
+    });
+    return worker;
   }
 
   let http: FastifyInstance | undefined;
@@ -152,11 +202,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           workers:
             options.runWorkers === false
               ? undefined
-              : [...workers.values()].every((w) => w.isRunning())
+              : allWorkers.every(({ worker }) => worker.isRunning())
                 ? undefined
-                : `not running: ${[...workers]
-                    .filter(([, w]) => !w.isRunning())
-                    .map(([n]) => n)
+                : `not running: ${allWorkers
+                    .filter(({ worker }) => !worker.isRunning())
+                    .map(({ name }) => name)
                     .join(", ")}`,
         }),
       },
@@ -172,7 +222,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     (stopping ??= (async () => {
       let forced = false;
       // Stop fetching new jobs everywhere first, then wait for the active ones together.
-      const graceful = Promise.all([...workers.values()].map((w) => w.close()));
+      const graceful = Promise.all(allWorkers.map(({ worker }) => worker.close()));
       const timedOut = await Promise.race([
         graceful.then(() => false),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(true), timeoutMs).unref()),
@@ -182,10 +232,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         log.warn({ timeoutMs }, "active jobs did not finish in time; closing anyway (they will be retried)");
       }
       const closing = (async () => {
-        if (timedOut) await Promise.all([...workers.values()].map((w) => w.close(true)));
+        if (timedOut) await Promise.all(allWorkers.map(({ worker }) => worker.close(true)));
         await http?.close();
         for (const close of options.onClose ?? []) await close();
-        for (const queue of queues.values()) {
+        for (const queue of partitions.flatMap((partition) => [...partition.queues.values()])) {
           untrackQueueDepth(queue);
           await queue.close();
         }
@@ -209,6 +259,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   return {
     ...connections,
     workers,
+    allWorkers: allWorkers.map(({ worker }) => worker),
     ...(http ? { http } : {}),
     ...(url ? { url } : {}),
     stop,

@@ -2,6 +2,7 @@ import { Queue, Worker } from "bullmq";
 import Fastify, { type FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PartitionSet } from "../../src/ops/partition-set.js";
 import { registerIngestRoutes } from "../../src/http/ingests-routes.js";
 import {
   buildOpenApiDocument,
@@ -52,14 +53,13 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
   beforeAll(async () => {
     redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: 1 });
     records = new RecordStore(redis, prefix, () => clock.now);
-    steps = openStepQueues(redis, prefix);
-    sourceWatch = steps.queues.get("source-watch")!;
+    steps = openStepQueues(redis, [prefix]);
+    sourceWatch = steps.queues[0]!.get("source-watch")!;
     app = Fastify();
     await registerIngestRoutes(app, {
       token: TOKEN,
-      records,
       redis,
-      sourceWatch,
+      partitions: new PartitionSet([{ records, sourceWatch }]),
       queues: steps.queues,
       now: () => clock.now,
     });
@@ -248,10 +248,10 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
     const other = new Queue("notify", { connection: redis, prefix });
     expect(await other.isPaused()).toBe(true);
 
-    const notify = steps.queues.get("notify")!;
+    const notify = steps.queues[0]!.get("notify")!;
     await notify.add("notify", { n: 1 }, { jobId: "while-paused" });
     // A job on a running step, added after, is taken: the workers are up, only notify is held.
-    await steps.queues.get("image-fetch")!.add("image-fetch", { n: 2 }, { jobId: "control" });
+    await steps.queues[0]!.get("image-fetch")!.add("image-fetch", { n: 2 }, { jobId: "control" });
     await waitFor("the running step's job", () => processed.includes("image-fetch:control"));
     expect(processed).not.toContain("notify:while-paused");
     expect(await notify.getJobState("while-paused")).toBe("waiting");
@@ -275,7 +275,7 @@ describe("bulk operator actions over the API: POST /v1/ingests/retry, /v1/queues
     expect(unknown.json().error).toMatch(/no step named no-such-step; the steps are source-watch, atom-push/);
     expect((await app.inject({ method: "POST", url: "/v1/queues/notify/pause" })).statusCode).toBe(401);
     expect((await app.inject({ url: "/v1/queues" })).statusCode).toBe(401);
-    expect(await steps.queues.get("notify")!.isPaused()).toBe(false);
+    expect(await steps.queues[0]!.get("notify")!.isPaused()).toBe(false);
   });
 
   it("documents the new routes in the OpenAPI document", () => {

@@ -1,4 +1,5 @@
 import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PartitionSet } from "../../src/ops/partition-set.js";
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3Client } from "../../src/adapters/s3/client.js";
@@ -185,7 +186,10 @@ describe("delete events (issue 13, point 7)", () => {
       async () => (await h.deps.records.get(backId))?.state === "queued",
     );
     const retried = await retryIngest(
-      { records: h.deps.records, redis: h.deps.redis, sourceWatch: h.queue("source-watch") },
+      {
+        partitions: new PartitionSet([{ records: h.deps.records, sourceWatch: h.queue("source-watch") }]),
+        redis: h.deps.redis,
+      },
       tombstone!.id,
       "cli",
     );

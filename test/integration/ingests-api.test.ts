@@ -2,6 +2,7 @@ import { Queue } from "bullmq";
 import type { FastifyInstance } from "fastify";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PartitionSet } from "../../src/ops/partition-set.js";
 import { registerIngestRoutes } from "../../src/http/ingests-routes.js";
 import { buildHttpServer } from "../../src/http/server.js";
 import { objectVersionKey } from "../../src/intake/object-event.js";
@@ -58,9 +59,8 @@ async function startHarness(label: string, token: string | null = TOKEN): Promis
   const app = await buildHttpServer({ bodyLimit: 1_048_576, readiness: { checks: async () => ({}) } });
   await registerIngestRoutes(app, {
     token: token ?? undefined,
-    records,
     redis,
-    sourceWatch: queue,
+    partitions: new PartitionSet([{ records, sourceWatch: queue }]),
     now: () => clock.now,
   });
   await app.ready();

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { PartitionSet } from "../../src/ops/partition-set.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventSink } from "../../src/intake/accept.js";
 import { bridgeEmbeddedS3, type EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
@@ -96,7 +97,10 @@ async function ended(id: string, timeoutMs = 45_000): Promise<IngestRecord> {
 
 async function retry(id: string): Promise<void> {
   const outcome = await retryIngest(
-    { records: h.deps.records, redis: h.deps.redis, sourceWatch: h.queue("source-watch") },
+    {
+      partitions: new PartitionSet([{ records: h.deps.records, sourceWatch: h.queue("source-watch") }]),
+      redis: h.deps.redis,
+    },
     id,
     "cli",
   );
