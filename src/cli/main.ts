@@ -23,6 +23,8 @@ Commands:
                               takes under a prefix (LastModified window; resumable)
   queues [pause|resume [STEP]] [--json]  each step's queue (paused/running, counts); pause or
                               resume one step or all, across every worker
+  partitions [migrate --to N] [--dry-run] [--json]  the PARTITIONS layout in Redis; change it
+                              (drained chain, workers stopped: see its --help)
   help [command]              help for a command
 
 Run 'ingest-worker <command> --help' for a command's options.
@@ -44,6 +46,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   cancel: async () => (await import("./cancel-command.js")).cancelCommand,
   backfill: async () => (await import("./backfill-command.js")).backfillCommand,
   queues: async () => (await import("./queues-command.js")).queuesCommand,
+  partitions: async () => (await import("./partitions-command.js")).partitionsCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

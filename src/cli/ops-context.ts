@@ -5,6 +5,7 @@ import { loadRoutesFile } from "../config/routes.js";
 import { closeRedis, createRedis, redisTargetFromEnv } from "../queues/connection.js";
 import { partitionPrefixes } from "../queues/partitions.js";
 import { STEP } from "../queues/steps.js";
+import { storedLayout } from "../ops/partition-migration.js";
 import { PartitionSet } from "../ops/partition-set.js";
 import type { PartitionedRecords } from "../records/partitioned-records.js";
 import { RecordStore } from "../records/record-store.js";
@@ -43,7 +44,7 @@ export function displayRedisUrl(url: string): string {
  * 2 for configuration errors, 3 when Redis does not answer. A command must fail fast rather than
  * wait for Redis the way a worker does, so the connection neither queues commands nor reconnects.
  */
-export async function openOpsContext(): Promise<OpsContext | number> {
+export async function openOpsContext(options: OpsContextOptions = {}): Promise<OpsContext | number> {
   let config: Config;
   try {
     // Not loadConfig: these commands read Redis and S3 and enqueue, they never call an upstream, so
@@ -67,6 +68,17 @@ export async function openOpsContext(): Promise<OpsContext | number> {
       `ingest-worker: Redis at ${displayRedisUrl(url)} is unreachable: ${error instanceof Error ? error.message : String(error)}\n`,
     );
     return EXIT.unavailable;
+  }
+  // Reading or queueing with another layout than the workers' would miss records or strand jobs.
+  const stored =
+    options.checkLayout === false ? undefined : await storedLayout(redis, config.env.QUEUE_PREFIX);
+  if (stored !== undefined && stored !== config.env.PARTITIONS) {
+    redis.disconnect();
+    process.stderr.write(
+      `ingest-worker: PARTITIONS=${config.env.PARTITIONS}, but the keys in Redis were written with PARTITIONS=${stored}; set PARTITIONS=${stored} (see 'ingest-worker partitions')
+`,
+    );
+    return EXIT.usage;
   }
   const partitions = new PartitionSet(
     partitionPrefixes(config.env.QUEUE_PREFIX, config.env.PARTITIONS).map((prefix) => {
@@ -93,9 +105,17 @@ export async function openOpsContext(): Promise<OpsContext | number> {
   };
 }
 
+export interface OpsContextOptions {
+  /** Refuse (exit 2) when PARTITIONS differs from the layout in Redis (default true). */
+  checkLayout?: boolean;
+}
+
 /** Runs `body` with an open context and always closes it; configuration/Redis failures become exit codes. */
-export async function withOpsContext(body: (ctx: OpsContext) => Promise<number>): Promise<number> {
-  const ctx = await openOpsContext();
+export async function withOpsContext(
+  body: (ctx: OpsContext) => Promise<number>,
+  options: OpsContextOptions = {},
+): Promise<number> {
+  const ctx = await openOpsContext(options);
   if (typeof ctx === "number") return ctx;
   try {
     return await body(ctx);

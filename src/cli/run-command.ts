@@ -29,7 +29,13 @@ export async function runCommand(argv: string[]): Promise<number> {
     return reportConfigError(error);
   }
   const log = configureLogger({ level: config.env.LOG_LEVEL }).child({ module: "cli" });
-  const service = await startService(config);
+  let service;
+  try {
+    service = await startService(config);
+  } catch (error) {
+    // A PARTITIONS that does not match the keys in Redis is a configuration problem too.
+    return reportConfigError(error);
+  }
   log.info({ url: service.runtime.url, steps: [...service.runtime.workers.keys()] }, "ingest-worker running");
 
   await waitForStopSignal(log);

@@ -24,14 +24,46 @@ export function partitionPrefixProblem(prefix: string, count: number): string | 
   return undefined;
 }
 
-/** The key prefix of every partition: `{ingest}` alone for N = 1, `{ingest-0}` … `{ingest-N-1}` otherwise. */
+const SLOTS = 16384;
+
+/** CRC16-XMODEM, the hash Redis Cluster maps keys to slots with (cluster spec, appendix A). */
+export function crc16(text: string): number {
+  let crc = 0;
+  for (const byte of Buffer.from(text, "utf8")) {
+    crc ^= byte << 8;
+    for (let bit = 0; bit < 8; bit++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+/** The cluster slot of a hash tag's content. */
+export function slotOf(tag: string): number {
+  return crc16(tag) % SLOTS;
+}
+
+/**
+ * The key prefix of every partition: QUEUE_PREFIX alone for N = 1; otherwise partition i's tag is
+ * `<tag>-<i>` (`{ingest-3}`), or `<tag>-<i>.<salt>` with the first salt that puts it in the middle
+ * of the i-th of N equal slot ranges. Hash tags hash at random, and twelve random slots over three
+ * masters leave one with six partitions about half the time; evenly spaced slots give every master
+ * of a cluster whose masters own equal contiguous ranges (what `redis-cli --cluster create` and
+ * managed services do) the same number of partitions, as long as N is a multiple of the masters.
+ */
 export function partitionPrefixes(prefix: string, count: number): string[] {
   const problem = partitionPrefixProblem(prefix, count);
   if (problem) throw new Error(problem);
   if (count === 1) return [prefix];
-  return Array.from({ length: count }, (_, i) =>
-    prefix.replace(HASH_TAG, (_, tag: string) => `{${tag}-${i}}`),
-  );
+  const [, tag] = HASH_TAG.exec(prefix)!;
+  const width = SLOTS / count;
+  return Array.from({ length: count }, (_, i) => {
+    const centre = (i + 0.5) * width;
+    const fits = (candidate: string) => Math.abs(slotOf(candidate) - centre) <= width / 4;
+    let candidate = `${tag}-${i}`;
+    // About 2N tries on average; the bound only guards against a bug.
+    for (let salt = 0; !fits(candidate) && salt < 1_000_000; salt++) candidate = `${tag}-${i}.${salt}`;
+    return prefix.replace(HASH_TAG, `{${candidate}}`);
+  });
 }
 
 /**

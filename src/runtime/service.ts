@@ -54,7 +54,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const depsOf = (prefix: string) => partitionDeps.find((d) => d.prefix === prefix) ?? partitionDeps[0]!;
   let partitions!: PartitionSet;
   const stoppers: Array<() => Promise<void>> = [];
-  const runtime = await startRuntime({
+  const runtime = await startRuntimeOrClose(adapters, {
     redisUrl: env.REDIS_URL,
     redisClusterNodes: env.REDIS_CLUSTER_NODES,
     prefix: env.QUEUE_PREFIX,
@@ -159,6 +159,19 @@ export async function startService(config: Config, options: ServiceOptions = {})
       return result;
     },
   };
+}
+
+/** Starts the runtime; a start-up refusal (a PARTITIONS mismatch) closes the adapters made for it. */
+async function startRuntimeOrClose(
+  adapters: { close(): Promise<void> },
+  options: Parameters<typeof startRuntime>[0],
+): Promise<Runtime> {
+  try {
+    return await startRuntime(options);
+  } catch (error) {
+    await adapters.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Each partition's source-watch queue, in partition order: where intake sources hand events. */

@@ -6,6 +6,8 @@ import { trackQueueDepth, untrackQueueDepth } from "../metrics/queue-depth.js";
 import { buildHttpServer } from "../http/server.js";
 import { checkEvictionPolicy, closeRedis, createRedis, waitReady } from "../queues/connection.js";
 import type { StepName } from "../queues/names.js";
+import { ConfigError } from "../config/load.js";
+import { checkLayout } from "../ops/partition-migration.js";
 import { partitionPrefixes } from "../queues/partitions.js";
 import { toBullProcessor } from "../queues/run-step.js";
 import { buildStepRegistry, type StepDefinition, type StepProcessor } from "../queues/step.js";
@@ -141,7 +143,20 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }));
 
   if (!(await waitReady(redis, 10_000)))
-    log.warn({ redisUrl: options.redisUrl }, "Redis does not answer yet; workers will connect when it does");
+    log.warn(
+      { redisUrl: options.redisUrl },
+      "Redis does not answer yet; workers will connect when it does (the PARTITIONS layout is not checked)",
+    );
+  else {
+    const mismatch = await checkLayout(redis, options.prefix, partitions.length);
+    if (mismatch) {
+      for (const queue of partitions.flatMap((p) => [...p.queues.values()])) untrackQueueDepth(queue);
+      await Promise.all(partitions.flatMap((p) => [...p.queues.values()]).map((queue) => queue.close()));
+      redis.disconnect();
+      workerConnection.disconnect();
+      throw new ConfigError([mismatch]);
+    }
+  }
   const evictionWarning = await checkEvictionPolicy(redis);
   if (evictionWarning) log.warn(evictionWarning);
 
