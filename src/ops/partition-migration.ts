@@ -208,7 +208,7 @@ export async function migratePartitions(
       const id = entries[i]!;
       const score = entries[i + 1]!;
       const record = `${oldPrefix}:ingest:${id}`;
-      const [bucket, key, route, assetId] = await redis.hmget(record, "bucket", "key", "route", "assetId");
+      const [bucket, key, route, assetId] = await redis.hmget(record, "bucket", "key", "route", "up:assetId");
       done += 1;
       options.onProgress?.(done, plan.records);
       if (bucket == null || key == null) {
@@ -244,8 +244,30 @@ export async function migratePartitions(
     }
   }
   result.movedEvents = await moveWaitingEvents(redis, oldPrefixes, newPrefixes, to);
+  await carryPauses(redis, oldPrefixes, newPrefixes);
   await redis.set(layoutKey(basePrefix), String(to));
   return result;
+}
+
+/**
+ * A step paused in the old layout (source-watch, by the documented procedure) is paused in the new
+ * one too, so the moved events wait for the operator's resume instead of starting with the workers.
+ */
+async function carryPauses(
+  redis: Redis,
+  oldPrefixes: readonly string[],
+  newPrefixes: readonly string[],
+): Promise<void> {
+  const before = openQueues(redis, oldPrefixes);
+  const after = openQueues(redis, newPrefixes);
+  try {
+    for (const name of STEP_NAMES) {
+      const paused = await Promise.all(before.filter((q) => q.name === name).map((q) => q.isPaused()));
+      if (paused.some(Boolean)) await Promise.all(after.filter((q) => q.name === name).map((q) => q.pause()));
+    }
+  } finally {
+    await Promise.all([...before, ...after].map((queue) => queue.close()));
+  }
 }
 
 /** Re-adds every waiting source-watch job of the old layout to its new partition (same id, same data). */
