@@ -22,7 +22,15 @@ const shape = envSchema.shape as Record<string, z.ZodType>;
 /** Parses the environment; every bad variable becomes one line naming it and what it expects. */
 export function parseEnv(source: NodeJS.ProcessEnv): Env {
   const result = envSchema.safeParse(source);
-  if (result.success) return result.data;
+  if (result.success) {
+    const { HTTP_PORT, ADMIN_PORT } = result.data;
+    // Two listeners on one port: the second would fail with EADDRINUSE after the workers started.
+    if (ADMIN_PORT !== undefined && ADMIN_PORT !== 0 && ADMIN_PORT === HTTP_PORT)
+      throw new ConfigError([
+        `ADMIN_PORT must differ from HTTP_PORT (both ${HTTP_PORT}); unset it to serve everything on HTTP_PORT`,
+      ]);
+    return result.data;
+  }
   const problems = new Map<string, string>();
   for (const issue of result.error.issues) {
     const name = String(issue.path[0] ?? "");

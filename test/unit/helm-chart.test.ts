@@ -374,6 +374,34 @@ describe.skipIf(unsupported)("deploy/helm/ingest-worker", () => {
     });
   });
 
+  it("reads an existing Secret and an existing routes ConfigMap instead of creating them", async () => {
+    const objects = await template(
+      "--set",
+      "secrets.existingSecret=ops-tokens",
+      "--set",
+      "routes.existingConfigMap=ops-routes",
+      "--set",
+      "routes.existingKey=prod.yaml",
+    );
+    expect(objects.filter((o) => o.kind === "Secret")).toEqual([]);
+    expect(objects.filter((o) => o.kind === "ConfigMap").map((o) => o.metadata.name)).toEqual([
+      `${FULLNAME}-env`,
+    ]);
+    const spec = only<DeploymentObject>(objects, "Deployment").spec.template.spec;
+    const container = spec.containers[0]!;
+    // The Secret after the ConfigMap: on a key in both, Kubernetes takes the later source.
+    expect(container.envFrom).toEqual([
+      { configMapRef: { name: `${FULLNAME}-env` } },
+      { secretRef: { name: "ops-tokens" } },
+    ]);
+    expect(spec.volumes.find((v) => v.name === "routes")?.configMap).toEqual({
+      name: "ops-routes",
+      items: [{ key: "prod.yaml", path: "routes.yaml" }],
+    });
+    expect(envOf(container).ROUTES_FILE).toBe("/etc/ingest-worker/routes.yaml");
+    expect(objects.flatMap(schemaProblems)).toEqual([]);
+  });
+
   it("with hpa.enabled renders a valid CPU HorizontalPodAutoscaler in charge of the replicas", async () => {
     const objects = await template("--set", "hpa.enabled=true");
     const hpa = only<K8sObject & { spec: { scaleTargetRef: { kind: string; name: string } } }>(
