@@ -12,7 +12,7 @@ export function describeExpectedError(error: unknown): { exitCode: number; messa
     const why = code === "EADDRINUSE" ? "already in use" : "not permitted";
     return {
       exitCode: EXIT.usage,
-      message: `cannot listen on ${address ?? "0.0.0.0"}:${port}: ${why} (choose another port: HTTP_PORT, --port)`,
+      message: `cannot listen on ${address ?? "0.0.0.0"}:${port}: ${why} (choose another port: HTTP_PORT, ADMIN_PORT, --port)`,
     };
   }
   if (error.name === "RedisServerMissingError") return { exitCode: EXIT.unavailable, message: error.message };

@@ -9,8 +9,9 @@ import { EXIT } from "./exit-codes.js";
 export const RUN_HELP = `Usage: ingest-worker run
 
 Runs the service: the step workers and the HTTP server (health, metrics, intake, ingests API),
-configured by environment variables (see README "Configuration"). SIGTERM or SIGINT stops taking
-jobs, lets active ones finish for up to SHUTDOWN_TIMEOUT_MS, closes connections and exits 0.
+configured by environment variables (see README "Configuration"). SIGTERM or SIGINT turns
+/readyz to 503 at once, waits SHUTDOWN_DELAY_MS (default 0), stops taking jobs, lets active ones
+finish for up to SHUTDOWN_TIMEOUT_MS, closes connections and exits 0.
 
 Exit codes: 0 stopped cleanly, 2 invalid configuration, 1 unexpected error or a stop that could
 not close its Redis connections (Redis gone; jobs it held run again once their locks lapse).
@@ -36,7 +37,8 @@ export async function runCommand(argv: string[]): Promise<number> {
     // A PARTITIONS that does not match the keys in Redis is a configuration problem too.
     return reportConfigError(error);
   }
-  log.info({ url: service.runtime.url, steps: [...service.runtime.workers.keys()] }, "ingest-worker running");
+  const { url, adminUrl, workers } = service.runtime;
+  log.info({ url, ...(adminUrl ? { adminUrl } : {}), steps: [...workers.keys()] }, "ingest-worker running");
 
   await waitForStopSignal(log);
   const { forced, abandoned } = await service.stop();

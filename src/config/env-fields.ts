@@ -34,6 +34,17 @@ export function port(defaultValue: number) {
   );
 }
 
+/** A port that may be left unset (a listener that only exists when configured). */
+export function optionalPort() {
+  return describe(
+    z.preprocess(
+      unsetIfEmpty,
+      z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(0).max(65535)).optional(),
+    ),
+    "a port number",
+  );
+}
+
 export function integer(defaultValue: number, min: number, max = Number.MAX_SAFE_INTEGER) {
   return describe(
     z.preprocess(

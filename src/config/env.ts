@@ -7,6 +7,7 @@ import {
   integer,
   list,
   oneOf,
+  optionalPort,
   optionalText,
   port,
   redisUrl,
@@ -66,6 +67,11 @@ export const envSchema = z.object({
   LOG_LEVEL: doc(oneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"), "Log level."),
   HTTP_PORT: doc(port(8080), "Port of the worker's HTTP server (health, metrics, intake, ingests API)."),
   HTTP_HOST: doc(text("0.0.0.0"), "Address the HTTP server binds to."),
+  ADMIN_PORT: doc(
+    optionalPort(),
+    "Port of a second HTTP server for operators: /metrics, Bull Board, the ingests and queues API (and /healthz, /readyz, the OpenAPI document); those then leave HTTP_PORT, which keeps health and the intake webhooks. Unset: everything on HTTP_PORT.",
+  ),
+  ADMIN_HOST: doc(optionalText(), "Address the ADMIN_PORT server binds to. Unset: HTTP_HOST."),
   OPENAPI_SERVER_URL: doc(
     httpUrl(),
     "The `servers` URL of GET /v1/openapi.json (how clients reach the worker, e.g. through an ingress). Unset: `/`, the host that served the document.",
@@ -95,6 +101,10 @@ export const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: doc(
     integer(20_000, 0),
     "How long SIGTERM waits for active jobs before closing; keep below the pod's grace period.",
+  ),
+  SHUTDOWN_DELAY_MS: doc(
+    integer(0, 0, 600_000),
+    "After SIGTERM, how long /readyz answers 503 while everything still runs, before workers stop and the intake closes (lets load balancers stop routing here; a preStop sleep does the same before SIGTERM).",
   ),
   ROUTES_FILE: doc(
     optionalText(),

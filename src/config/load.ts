@@ -26,6 +26,12 @@ export function parseEnv(source: NodeJS.ProcessEnv): Env {
   if (result.success) {
     const problem = partitionPrefixProblem(result.data.QUEUE_PREFIX, result.data.PARTITIONS);
     if (problem) throw new ConfigError([problem]);
+    const { HTTP_PORT, ADMIN_PORT } = result.data;
+    // Two listeners on one port: the second would fail with EADDRINUSE after the workers started.
+    if (ADMIN_PORT !== undefined && ADMIN_PORT !== 0 && ADMIN_PORT === HTTP_PORT)
+      throw new ConfigError([
+        `ADMIN_PORT must differ from HTTP_PORT (both ${HTTP_PORT}); unset it to serve everything on HTTP_PORT`,
+      ]);
     return result.data;
   }
   const problems = new Map<string, string>();

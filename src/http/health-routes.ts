@@ -18,8 +18,15 @@ export const readinessSchema = z.object({
   checks: z.record(z.string(), z.string()),
 });
 
-/** `/healthz` (the process serves HTTP), `/readyz` (Redis answers, workers run), `/metrics`. */
-export function registerHealthRoutes(app: FastifyInstance, readiness: ReadinessProbe): void {
+/**
+ * `/healthz` (the process serves HTTP), `/readyz` (Redis answers, workers run, no stop signal yet),
+ * and `/metrics` unless `metrics: false` (a separate admin server serves it, see `ADMIN_PORT`).
+ */
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  readiness: ReadinessProbe,
+  options: { metrics?: boolean } = {},
+): void {
   app.get(
     "/healthz",
     {
@@ -42,7 +49,7 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: ReadinessP
       config: {
         openapi: {
           operationId: "getReadiness",
-          summary: "Readiness: Redis answers and the step workers run",
+          summary: "Readiness: Redis answers, the step workers run, and no stop signal has come",
           tags: ["health"],
           security: OPEN,
           responses: {
@@ -66,6 +73,7 @@ export function registerHealthRoutes(app: FastifyInstance, readiness: ReadinessP
     },
   );
 
+  if (options.metrics === false) return;
   app.get(
     "/metrics",
     {

@@ -9,6 +9,8 @@ export interface HttpServerOptions {
   bodyLimit: number;
   /** `OPENAPI_SERVER_URL`: the document's `servers` entry; unset: `/` (wherever it was fetched from). */
   openApiServerUrl?: string;
+  /** Serve `/metrics` (default true); false where a separate admin server serves it. */
+  metrics?: boolean;
   /** Further route groups (intake, ingests API, board) register themselves here. */
   plugins?: Array<(app: FastifyInstance) => void | Promise<void>>;
 }
@@ -18,7 +20,10 @@ const log = moduleLogger("http");
 /** Where the OpenAPI document of every route is served. */
 export const OPENAPI_PATH = "/v1/openapi.json";
 
-/** The worker's one HTTP server: health, metrics, and whatever route groups the runtime adds. */
+/**
+ * One HTTP server of the worker: health, metrics (unless turned off), and whatever route groups the
+ * runtime adds. The runtime builds one, or two when `ADMIN_PORT` splits the operator routes off.
+ */
 export async function buildHttpServer(options: HttpServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: options.bodyLimit,
@@ -50,7 +55,7 @@ export async function buildHttpServer(options: HttpServerOptions): Promise<Fasti
         options.openApiServerUrl !== undefined ? { serverUrl: options.openApiServerUrl } : {},
       )),
   );
-  registerHealthRoutes(app, options.readiness);
+  registerHealthRoutes(app, options.readiness, { metrics: options.metrics ?? true });
   for (const plugin of options.plugins ?? []) await plugin(app);
   return app;
 }

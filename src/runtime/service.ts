@@ -98,6 +98,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
             })),
             hintRate: { perSecond: env.AEM_EVENT_HINTS_PER_SECOND, burst: env.AEM_EVENT_HINT_BURST },
           }),
+      ],
+      // Operator-facing, behind API_TOKEN: with ADMIN_PORT they leave the intake port, which can
+      // then be exposed (webhooks from S3/SNS/AEM) without the retry/cancel API or the board.
+      ...(env.ADMIN_PORT !== undefined
+        ? { admin: { host: env.ADMIN_HOST ?? env.HTTP_HOST, port: env.ADMIN_PORT } }
+        : {}),
+      adminPlugins: [
         (app, connections) =>
           registerIngestRoutes(app, {
             token: env.API_TOKEN,
@@ -154,6 +161,13 @@ export async function startService(config: Config, options: ServiceOptions = {})
     partitionDeps,
     partitions,
     async stop() {
+      // Not ready first, so the Service and any load balancer stop sending intake requests here
+      // while this process can still take them; then the drain.
+      runtime.drain();
+      if (env.SHUTDOWN_DELAY_MS > 0) {
+        log.info({ delayMs: env.SHUTDOWN_DELAY_MS }, "not ready; waiting SHUTDOWN_DELAY_MS before the drain");
+        await new Promise((resolve) => setTimeout(resolve, env.SHUTDOWN_DELAY_MS));
+      }
       const result = await runtime.stop(env.SHUTDOWN_TIMEOUT_MS);
       await adapters.close();
       return result;

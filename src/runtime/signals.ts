@@ -9,7 +9,7 @@ export function waitForStopSignal(log?: Logger): Promise<NodeJS.Signals> {
     const onSignal = (signal: NodeJS.Signals) => {
       process.off("SIGTERM", onSignal);
       process.off("SIGINT", onSignal);
-      log?.info({ signal }, "stop signal received: no new jobs; waiting for active ones");
+      log?.info({ signal }, "stop signal received: not ready, no new jobs; waiting for active ones");
       resolve(signal);
     };
     process.on("SIGTERM", onSignal);

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { Redis } from "ioredis";
 import { moduleLogger } from "../log/logger.js";
 import { trackQueueDepth, untrackQueueDepth } from "../metrics/queue-depth.js";
+import type { ReadinessProbe } from "../http/health-routes.js";
 import { buildHttpServer } from "../http/server.js";
 import { checkEvictionPolicy, closeRedis, createRedis, waitReady } from "../queues/connection.js";
 import type { StepName } from "../queues/names.js";
@@ -42,6 +43,13 @@ export interface RuntimeOptions {
     openApiServerUrl?: string;
     /** Route groups (intake, ingests API, board); they get the queues and Redis. */
     plugins?: Array<(app: FastifyInstance, connections: RuntimeConnections) => void | Promise<void>>;
+    /** Operator route groups (ingests API, board): on the admin server when there is one, else here. */
+    adminPlugins?: Array<(app: FastifyInstance, connections: RuntimeConnections) => void | Promise<void>>;
+    /**
+     * `ADMIN_HOST`/`ADMIN_PORT`: a second server for `/metrics` and `adminPlugins`, so the main
+     * port can be exposed alone (intake webhooks from outside) without the operator routes.
+     */
+    admin?: { host: string; port: number };
   };
   /** Start workers (false: only queues and HTTP, e.g. an intake-only process or the CLI). */
   runWorkers?: boolean;
@@ -81,6 +89,14 @@ export interface Runtime extends RuntimeConnections {
   http?: FastifyInstance;
   /** The HTTP server's address, e.g. http://127.0.0.1:8080. */
   url?: string;
+  /** The admin server (`ADMIN_PORT`), when there is one. */
+  adminHttp?: FastifyInstance;
+  adminUrl?: string;
+  /**
+   * Turns readiness false (`/readyz` 503, check `shutdown`) while everything keeps running, so a
+   * load balancer stops routing here before the intake closes. `stop` does it too.
+   */
+  drain(): void;
   /**
    * Stops taking jobs, waits for active ones up to `timeoutMs`, then closes everything. `forced`:
    * active jobs were cut off (they run again elsewhere once their locks lapse). `abandoned`: the
@@ -200,41 +216,60 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     return worker;
   }
 
+  let draining = false;
+  const readiness: ReadinessProbe = {
+    checks: async () => ({
+      shutdown: draining ? "stop signal received: draining active jobs" : undefined,
+      redis: await redis
+        .ping()
+        .then(() => undefined)
+        .catch((error: Error) => `Redis does not answer: ${error.message}`),
+      workers:
+        options.runWorkers === false
+          ? undefined
+          : allWorkers.every(({ worker }) => worker.isRunning())
+            ? undefined
+            : `not running: ${allWorkers
+                .filter(({ worker }) => !worker.isRunning())
+                .map(({ name }) => name)
+                .join(", ")}`,
+    }),
+  };
+
   let http: FastifyInstance | undefined;
   let url: string | undefined;
+  let adminHttp: FastifyInstance | undefined;
+  let adminUrl: string | undefined;
   if (options.http) {
+    const withConnections = (plugins: NonNullable<typeof options.http.plugins> = []) =>
+      plugins.map((plugin) => (app: FastifyInstance) => plugin(app, connections));
+    const { admin, adminPlugins = [] } = options.http;
     http = await buildHttpServer({
       bodyLimit: options.http.bodyLimit,
       ...(options.http.openApiServerUrl !== undefined
         ? { openApiServerUrl: options.http.openApiServerUrl }
         : {}),
-      readiness: {
-        checks: async () => ({
-          redis: await redis
-            .ping()
-            .then(() => undefined)
-            .catch((error: Error) => `Redis does not answer: ${error.message}`),
-          workers:
-            options.runWorkers === false
-              ? undefined
-              : allWorkers.every(({ worker }) => worker.isRunning())
-                ? undefined
-                : `not running: ${allWorkers
-                    .filter(({ worker }) => !worker.isRunning())
-                    .map(({ name }) => name)
-                    .join(", ")}`,
-        }),
-      },
-      plugins: (options.http.plugins ?? []).map(
-        (plugin) => (app: FastifyInstance) => plugin(app, connections),
-      ),
+      readiness,
+      metrics: admin === undefined,
+      plugins: withConnections([...(options.http.plugins ?? []), ...(admin ? [] : adminPlugins)]),
     });
     url = await http.listen({ host: options.http.host, port: options.http.port });
+    if (admin) {
+      // Its own fastify instance (not a second listen of the first), so each port serves only its
+      // own routes and its own OpenAPI document.
+      adminHttp = await buildHttpServer({
+        bodyLimit: options.http.bodyLimit,
+        readiness,
+        plugins: withConnections(adminPlugins),
+      });
+      adminUrl = await adminHttp.listen({ host: admin.host, port: admin.port });
+    }
   }
 
   let stopping: Promise<{ forced: boolean }> | undefined;
   const stop = (timeoutMs: number) =>
     (stopping ??= (async () => {
+      draining = true;
       let forced = false;
       // Stop fetching new jobs everywhere first, then wait for the active ones together.
       const graceful = Promise.all(allWorkers.map(({ worker }) => worker.close()));
@@ -248,7 +283,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       }
       const closing = (async () => {
         if (timedOut) await Promise.all(allWorkers.map(({ worker }) => worker.close(true)));
-        await http?.close();
+        await Promise.all([http?.close(), adminHttp?.close()]);
         for (const close of options.onClose ?? []) await close();
         for (const queue of partitions.flatMap((partition) => [...partition.queues.values()])) {
           untrackQueueDepth(queue);
@@ -277,6 +312,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     allWorkers: allWorkers.map(({ worker }) => worker),
     ...(http ? { http } : {}),
     ...(url ? { url } : {}),
+    ...(adminHttp ? { adminHttp } : {}),
+    ...(adminUrl ? { adminUrl } : {}),
+    drain: () => {
+      draining = true;
+    },
     stop,
   };
 }

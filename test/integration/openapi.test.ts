@@ -268,3 +268,44 @@ describe("GET /v1/openapi.json", () => {
     }
   });
 });
+
+describe("GET /v1/openapi.json with ADMIN_PORT", () => {
+  it("documents on each server exactly the routes fastify serves there", async () => {
+    const { service, prefix } = await startWorker({ ADMIN_PORT: "0" });
+    try {
+      const servers = [
+        { app: service.runtime.http!, url: service.runtime.url! },
+        { app: service.runtime.adminHttp!, url: service.runtime.adminUrl! },
+      ];
+      const all: string[] = [];
+      for (const { app, url } of servers) {
+        const doc = (await (await fetch(`${url}/v1/openapi.json`)).json()) as Document;
+        const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+          METHODS.filter((m) => item[m] !== undefined).map((m) => `${m.toUpperCase()} ${path}`),
+        );
+        const api = routeTable(app.printRoutes({ commonPrefix: false })).filter(
+          (route) => !route.split(" ")[1]!.startsWith(BOARD_PATH),
+        );
+        const missing = api.filter((route) => {
+          const [method, path] = route.split(" ") as [string, string];
+          return !documented.some(
+            (key) => key.startsWith(`${method} `) && servedBy(path, key.split(" ")[1]!),
+          );
+        });
+        expect(missing, `${url}: routes without an OpenAPI entry`).toEqual([]);
+        const phantom = documented.filter((key) => {
+          const [method, path] = key.split(" ") as [string, string];
+          return !api.some((route) => route.startsWith(`${method} `) && servedBy(route.split(" ")[1]!, path));
+        });
+        expect(phantom, `${url}: documented operations no route serves`).toEqual([]);
+        all.push(...documented);
+      }
+      // Split, not lost: between them the two servers document every operation of one server.
+      for (const expected of ["GET /metrics", "POST /v1/events/s3", "GET /v1/ingests", "GET /v1/queues"])
+        expect(all).toContain(expected);
+    } finally {
+      await service.stop();
+      await cleanupPrefix(prefix);
+    }
+  });
+});

@@ -46,6 +46,17 @@ describe("environment", () => {
     expect(env.AIS_BASE_URL).toBe("http://ais");
   });
 
+  it("leaves ADMIN_PORT unset by default and refuses it on HTTP_PORT's port", () => {
+    expect(parseEnv({}).ADMIN_PORT).toBeUndefined();
+    expect(parseEnv({ ADMIN_PORT: "9090" }).ADMIN_PORT).toBe(9090);
+    expect(parseEnv({ HTTP_PORT: "0", ADMIN_PORT: "0" }).ADMIN_PORT).toBe(0);
+    expect(() => parseEnv({ ADMIN_PORT: "8080" })).toThrow(
+      "ADMIN_PORT must differ from HTTP_PORT (both 8080); unset it to serve everything on HTTP_PORT",
+    );
+    expect(() => parseEnv({ ADMIN_PORT: "x" })).toThrow('ADMIN_PORT must be a port number, got "x"');
+    expect(parseEnv({}).SHUTDOWN_DELAY_MS).toBe(0);
+  });
+
   it("rejects a port out of range", () => {
     expect(() => parseEnv({ HTTP_PORT: "70000" })).toThrow('HTTP_PORT must be a port number, got "70000"');
   });
