@@ -160,4 +160,72 @@ describe.skipIf(unavailable !== undefined)("the chain on a three-master Redis Cl
     );
     expect(counts.filter((n) => n > 0)).toHaveLength(1);
   }, 120_000);
+
+  it("spreads keys and commands over all three masters with PARTITIONS=12", async () => {
+    // The single-partition stack's idle workers would count on one master: stop them first.
+    await stack!.stopService();
+    const spreadPrefix = uniquePrefix("spread");
+    const spread = await startDemoStack({
+      speed: 50,
+      redisUrl: nodes[0]!.url,
+      prefix: spreadPrefix,
+      env: { REDIS_CLUSTER_NODES: nodes.map((n) => `127.0.0.1:${n.port}`).join(","), PARTITIONS: "12" },
+    });
+    const clients = nodes.map((node) => new Redis(node.url, { maxRetriesPerRequest: 1 }));
+    try {
+      const processed = async () =>
+        Promise.all(
+          clients.map(async (c) => Number(/total_commands_processed:(\d+)/.exec(await c.info("stats"))![1])),
+        );
+      const before = await processed();
+      const packages = Array.from({ length: 60 }, (_, i) => samplePackage(i, "spread"));
+      spread.sim.setScenario(demoScenario(packages));
+      const ids = new Map<string, DemoPackage>();
+      for (const pkg of packages) {
+        const { s3 } = spread.service.deps;
+        for (const m of pkg.members)
+          await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
+        const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
+          contentType: pkg.trigger.contentType,
+          ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
+        });
+        ids.set(
+          objectVersionKey({ kind: "created", bucket: DEMO_BUCKET, key: pkg.trigger.key, eTag: put.eTag }),
+          pkg,
+        );
+      }
+      const records = spread.service.partitions.records;
+      await waitFor(
+        "every ingest to end",
+        async () => {
+          for (const id of ids.keys()) {
+            const record = await records.get(id);
+            if (!record || !TERMINAL_STATES.has(record.state)) return false;
+          }
+          return true;
+        },
+        150_000,
+      );
+      const after = await processed();
+      for (const [id, pkg] of ids) expect((await records.get(id))!.state, pkg.trigger.key).toBe(pkg.expected);
+      const ais = spread.sim.stats().modules.ais as { pushes: { duplicateVersions: number } };
+      expect(ais.pushes.duplicateVersions).toBe(0);
+
+      const tag = spreadPrefix.slice(1, -1);
+      const keys = await Promise.all(clients.map(async (c) => (await c.keys(`{${tag}-*`)).length));
+      const commands = after.map((n, i) => n - before[i]!);
+      const ratio = (values: number[]) =>
+        Math.max(...values) / (values.reduce((a, b) => a + b, 0) / values.length);
+      console.info(
+        `[cluster.test] PARTITIONS=12: keys per master ${keys.join("/")} (max/mean ${ratio(keys).toFixed(2)}), ` +
+          `commands per master ${commands.join("/")} (max/mean ${ratio(commands).toFixed(2)})`,
+      );
+      expect(keys.every((n) => n > 0)).toBe(true);
+      expect(ratio(keys)).toBeLessThanOrEqual(1.3);
+      expect(ratio(commands)).toBeLessThanOrEqual(1.3);
+    } finally {
+      for (const c of clients) c.disconnect();
+      await spread.stop();
+    }
+  }, 200_000);
 });
