@@ -73,15 +73,17 @@ export interface OfferedLoad {
  * relay) sends them: one record per message, up to `concurrency` messages in parallel over
  * keep-alive. With `rate` > 0 event i is due at start + i / rate seconds and carries that time as
  * its eventTime, so a sender held back by a slow intake counts the wait in the latencies instead
- * of hiding it; `rate` 0 sends as fast as the senders can, a burst.
+ * of hiding it; `rate` 0 sends as fast as the senders can, a burst. Several intake URLs (worker
+ * processes) take the events in turn.
  */
 export async function postEvents(
-  url: string,
+  url: string | readonly string[],
   token: string,
   packages: BenchPackage[],
   concurrency = 32,
   rate = 0,
 ): Promise<OfferedLoad> {
+  const urls = typeof url === "string" ? [url] : url;
   const dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
   let next = 0;
   let sequencer = BigInt(Date.now()) * 1000n;
@@ -123,7 +125,7 @@ export async function postEvents(
               },
             ],
           });
-          const res = await request(`${url}/v1/events/s3`, {
+          const res = await request(`${urls[i % urls.length]}/v1/events/s3`, {
             method: "POST",
             dispatcher,
             headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
