@@ -4,7 +4,7 @@ import { encodeS3EventKey } from "../intake/s3rver-bridge.js";
 import { objectVersionKey } from "../intake/object-event.js";
 import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
 import { RecordStore } from "../records/record-store.js";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import type { IngestRecord } from "../records/ingest-record.js";
 
 export const BENCH_BUCKET = "bench-in";
 
@@ -181,8 +181,6 @@ export async function waitForRecords(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
-
-export const isTerminal = (record: IngestRecord) => TERMINAL_STATES.has(record.state);
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;

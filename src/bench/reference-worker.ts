@@ -26,7 +26,8 @@ import { createSigner, encodeKeyPath } from "./sigv4.js";
  *   second also finishes the record);
  * - notify: one job per finished package posting a CloudEvent to NOTIFY_URL, as the chain does
  *   with NOTIFY_URLS; the benchmark counts completions from those posts on both sides.
- * Jobs carry the chain's retention and retry options and its concurrency.
+ * Jobs carry the chain's retention and retry options and its concurrency (one push at a time, as
+ * the chain's single in-flight batch per feed allows).
  */
 export interface ReferenceConfig {
   redisUrl: string;
@@ -359,7 +360,9 @@ ${e.images.map((i) => `    <media:content medium="image" url="${xml(i.url)}">\n 
 
   const processors: Array<[keyof typeof queues, (job: Job, token?: string) => Promise<unknown>, number]> = [
     ["source", source, config.concurrency],
-    ["push", push, 4],
+    // One push at a time: the chain keeps at most one batch in flight per media feed (the bench
+    // has one), and concurrent flushes would split the pending entries into smaller pushes.
+    ["push", push, 1],
     ["poll", poll, config.concurrency],
     ["track", track, config.concurrency],
     ["image", image, config.concurrency],
