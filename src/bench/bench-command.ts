@@ -1,4 +1,5 @@
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
@@ -6,51 +7,63 @@ import { EXIT } from "../cli/exit-codes.js";
 import { configureLogger } from "../log/logger.js";
 import { startEmbeddedS3 } from "../runtime/embedded-s3.js";
 import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
+import { printReport } from "./bench-report.js";
+import { ATOM_BATCH_MAX_WAIT_MS, CONCURRENCY, POLL_INITIAL_DELAY_MS, STAGES } from "./bench-settings.js";
+import { simPost, startReferenceProcess, startSimulatorProcess, startWorkerProcess } from "./bench-stack.js";
 import { runCeiling } from "./ceiling.js";
-import {
-  BENCH_BUCKET,
-  isTerminal,
-  percentile,
-  postEvents,
-  putSharedMedia,
-  putSidecars,
-} from "./chain-bench.js";
-import { waitForRecords } from "./chain-bench.js";
-import { processCpuSeconds, redisCpuSeconds } from "./process-cpu.js";
+import { BENCH_BUCKET, postEvents, putSharedMedia, putSidecars, waitForRecords } from "./chain-bench.js";
+import { startCompletionReceiver } from "./completion-receiver.js";
+import { measureRun, type RunContext } from "./measure-run.js";
 import { processMemory } from "./process-memory.js";
-import { callsBetween, callsByCommand, commandCalls, usedMemory } from "./redis-stats.js";
-import { simPost, startSimulatorProcess, startWorkerProcess } from "./bench-stack.js";
+import { usedMemory } from "./redis-stats.js";
 
 export const BENCH_HELP = `Usage: ingest-worker bench [--quick] [--json] [--count N] [--rate R] [--in-flight M]
+                         [--warmup W] [--ceiling-items C]
 
 Measures, in one run on one Redis:
-  ceiling    a bare BullMQ chain of 6 no-op stages (the most this Redis and CPU allow)
+  ceiling    a bare BullMQ chain of 6 no-op stages (the most this Redis and CPU allow), C items
   chain      the full Vimond chain in a worker process (ingest-worker run) against the simulator at
              zero latency, N packages entering through POST /v1/events/s3, one record per message,
              offered at R events/s (event i due at start + i/R s, latency counted from that time)
+  reference  the same N packages through a deliberately minimal worker doing the same effects
+             (src/bench/reference-worker.ts: same queues and micro-batching, same S3 and upstream
+             requests, one record write per step), in its own process: the yardstick for the
+             chain's overhead (chain/reference for throughput and for worker CPU per package)
+  scale-out  the chain again with 2 worker processes on the same Redis and prefix
   in flight  M packages held on slow upstream jobs: Redis memory and worker RSS per package; sent
              as a burst whatever --rate says, since it measures memory, not latency
-and reports the offered rate (target and achieved), packages/s and their ratio, event→push and
-event→completed latency percentiles, upstream requests per package against the minimum the
-scenario needs, Redis commands per package, and peak worker RSS. Writes bench/results/<date>.json.
+Every measured run is preceded by a warm-up of W packages (a burst, not counted), and packages
+are counted finished from the CloudEvent each posts when it ends (the worker's NOTIFY_URLS, the
+reference's notify step) to a receiver in the benchmark process. The simulator is reset before
+each run. Reports packages/s, latency percentiles, upstream requests per package against the
+scenario's minimum, Redis commands per package, CPU per package per process, peak worker RSS and
+the issue's goals. Writes bench/results/<date>.json.
 
-Chain packages/s is N over the time from the first event to the last terminal record. It is the
-chain's capacity only when the chain falls behind the offered rate (or with --rate 0); when it
-keeps up, it is the offered rate and the ratio is a lower bound, and the table says so.
+Packages/s is N over the time from the first event to the last finished package. It is capacity
+only when the run falls behind the offered rate (or with --rate 0); when it keeps up, it is the
+offered rate, and the table says so.
 
 Options:
-  --quick          N = 500, M = 1000 (default N = 5000, M = 10000)
-  --count N        packages through the chain
-  --rate R         events per second offered to the chain (default 500); 0 sends all N at once,
-                   as fast as 32 parallel requests allow (a capacity measure, not a latency one)
-  --in-flight M    packages held in flight
-  --results DIR    where the JSON result file goes (default bench/results)
-  --json           print one JSON object last
-  -h, --help       this help
+  --quick            N = 500, M = 1000, W = 100, C = 1000 (default N = 5000, M = 10000, W = 300,
+                     C = 5000)
+  --count N          packages through the chain, the reference and the scale-out run
+  --rate R           events per second offered (default 500); 0 sends all N at once, as fast as 32
+                     parallel requests allow (a capacity measure, not a latency one)
+  --in-flight M      packages held in flight
+  --warmup W         warm-up packages before each measured run (and W × 5 ceiling items)
+  --ceiling-items C  items through the ceiling
+  --results DIR      where the JSON result file goes (default bench/results)
+  --json             print one JSON object last
+  -h, --help         this help
 `;
 
-const STAGES = 6;
-const ATOM_BATCH_MAX_WAIT_MS = 50;
+const TIMEOUT_MS = 600_000;
+
+/** A whole number option: its value, the default when absent, undefined when malformed. */
+function wholeNumber(value: string | undefined, fallback: number): number | undefined {
+  const n = value === undefined ? fallback : Number(value);
+  return Number.isInteger(n) && n >= 0 ? n : undefined;
+}
 
 export async function benchCommand(argv: string[]): Promise<number> {
   let values;
@@ -63,6 +76,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
         count: { type: "string" },
         rate: { type: "string", default: "500" },
         "in-flight": { type: "string" },
+        warmup: { type: "string" },
+        "ceiling-items": { type: "string" },
         results: { type: "string", default: "bench/results" },
         help: { type: "boolean", short: "h" },
       },
@@ -75,10 +90,17 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return EXIT.ok;
   }
-  const count = Number(values.count ?? (values.quick ? 500 : 5000));
-  const inFlight = Number(values["in-flight"] ?? (values.quick ? 1000 : 10000));
-  if (!Number.isInteger(count) || count < 1 || !Number.isInteger(inFlight) || inFlight < 0) {
-    process.stderr.write("ingest-worker bench: --count and --in-flight must be whole numbers\n");
+  const quick = values.quick;
+  const count = wholeNumber(values.count, quick ? 500 : 5000);
+  const inFlight = wholeNumber(values["in-flight"], quick ? 1000 : 10000);
+  const warmup = wholeNumber(values.warmup, quick ? 100 : 300);
+  const ceilingItems = wholeNumber(values["ceiling-items"], quick ? 1000 : 5000);
+  if (count === undefined || count < 1 || inFlight === undefined || warmup === undefined) {
+    process.stderr.write("ingest-worker bench: --count, --in-flight and --warmup must be whole numbers\n");
+    return EXIT.usage;
+  }
+  if (ceilingItems === undefined || ceilingItems < 1) {
+    process.stderr.write("ingest-worker bench: --ceiling-items must be a whole number, 1 or more\n");
     return EXIT.usage;
   }
   const rate = Number(values.rate);
@@ -97,133 +119,150 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const run = Date.now().toString(36);
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const concurrency = 16;
-    say(`ceiling: ${count} items through ${STAGES} no-op BullMQ stages …`);
+    say(`ceiling: ${warmup * 5} warm-up items, then ${ceilingItems} through ${STAGES} no-op BullMQ stages …`);
+    const ceilingOptions = { redisUrl, stages: STAGES, concurrency: CONCURRENCY };
+    if (warmup > 0)
+      await runCeiling({ ...ceilingOptions, prefix: `{bench-ceiling-${run}w}`, items: warmup * 5 });
     const ceiling = await runCeiling({
-      redisUrl,
+      ...ceilingOptions,
       prefix: `{bench-ceiling-${run}}`,
-      items: count,
-      stages: STAGES,
-      concurrency,
+      items: ceilingItems,
     });
     say(`  ${ceiling.perSecond.toFixed(0)} items/s`);
 
     const sim = await startSimulatorProcess();
     cleanups.push(() => sim.child.stop());
-    const feed = (await simPost(
-      sim.info.ais,
-      "/company/1/mediaFeeds",
-      { name: "bench", type: "PUSH" },
-      sim.info.token,
-    )) as { id: number | string };
-    await simPost(sim.info.ais, "/_sim/scenario", {
-      modules: {
-        ais: { jobQueuedMs: 0, taskDurationMs: 0 },
-        status: { durationsMs: { retrieval: 0, encoding: 0, distribution: 0, playout: 0 } },
-      },
-    });
+    /** A fresh simulator for each run (its lookups scan what it holds), with a feed to push to. */
+    const freshSimulator = async (ais: Record<string, number> = { jobQueuedMs: 0, taskDurationMs: 0 }) => {
+      await simPost(sim.info.ais, "/_sim/reset", {});
+      await simPost(sim.info.ais, "/_sim/scenario", {
+        modules: {
+          ais,
+          status: { durationsMs: { retrieval: 0, encoding: 0, distribution: 0, playout: 0 } },
+        },
+      });
+      const feed = (await simPost(
+        sim.info.ais,
+        "/company/1/mediaFeeds",
+        { name: "bench", type: "PUSH" },
+        sim.info.token,
+      )) as { id: number | string };
+      return String(feed.id);
+    };
     const s3Server = await startEmbeddedS3({ buckets: [BENCH_BUCKET] });
     cleanups.push(() => s3Server.stop());
     const s3 = createS3Adapter({ region: "us-east-1", endpoint: s3Server.endpoint });
     cleanups.push(async () => s3.close());
+    const receiver = await startCompletionReceiver();
+    cleanups.push(() => receiver.close());
     await putSharedMedia(s3);
-    say(`uploading ${count + inFlight} sidecars to the embedded S3 …`);
+    say(`uploading ${warmup + count + inFlight} sidecars to the embedded S3 …`);
+    // Each run has its own Redis prefix and a reset simulator, so the same packages serve the
+    // chain, the reference and the scale-out run.
+    const warm = await putSidecars(s3, `${run}w`, warmup);
     const packages = await putSidecars(s3, `${run}c`, count);
     const held = inFlight > 0 ? await putSidecars(s3, `${run}f`, inFlight) : [];
 
-    const prefix = `{bench-${run}}`;
-    const startWorker = () =>
+    const startWorker = (prefix: string, mediaFeedId: string) =>
       startWorkerProcess({
         redisUrl,
         prefix,
         sim: sim.info,
         s3Endpoint: s3Server.endpoint,
         routes: [
-          {
-            name: "bench",
-            bucket: BENCH_BUCKET,
-            prefix: "news/",
-            target: "vimond",
-            vimond: { mediaFeedId: String(feed.id) },
-          },
+          { name: "bench", bucket: BENCH_BUCKET, prefix: "news/", target: "vimond", vimond: { mediaFeedId } },
         ],
         env: {
-          WORKER_CONCURRENCY: String(concurrency),
-          POLL_INITIAL_DELAY_MS: "50",
+          WORKER_CONCURRENCY: String(CONCURRENCY),
+          POLL_INITIAL_DELAY_MS: String(POLL_INITIAL_DELAY_MS),
           ATOM_BATCH_MAX_WAIT_MS: String(ATOM_BATCH_MAX_WAIT_MS),
+          NOTIFY_URLS: receiver.url,
         },
       });
-    let worker = await startWorker();
-    const stopWorker = async () => {
-      await worker.child.stop();
-      await worker.cleanup();
+    type Worker = Awaited<ReturnType<typeof startWorker>>;
+    const stopWorkers = async (workers: Worker[]) => {
+      for (const worker of workers.splice(0)) {
+        await worker.child.stop();
+        await worker.cleanup();
+      }
     };
-    cleanups.push(() => stopWorker());
+    const running: Worker[] = [];
+    cleanups.push(() => stopWorkers(running));
+    const context: RunContext = {
+      redis,
+      simulatorPid: sim.child.process.pid ?? 0,
+      simulatorUrl: sim.info.ais,
+      receiver,
+      rate,
+      timeoutMs: TIMEOUT_MS,
+    };
+    const pace = rate > 0 ? `${rate} events/s` : "a burst";
+    const chainRun = async (workers: number, prefix: string) => {
+      const mediaFeedId = await freshSimulator();
+      for (let i = 0; i < workers; i++) running.push(await startWorker(prefix, mediaFeedId));
+      const result = await measureRun(
+        {
+          intakes: running.map((w) => w.url),
+          intakeToken: running[0]!.intakeToken,
+          workerPids: running.map((w) => w.child.process.pid ?? 0),
+        },
+        context,
+        warm,
+        packages,
+      );
+      const memory = await Promise.all(running.map((w) => processMemory(w.child.process.pid ?? 0)));
+      await stopWorkers(running);
+      return { ...result, peakWorkerRssBytes: Math.max(...memory.map((m) => m?.peakRssBytes ?? NaN)) };
+    };
 
-    say(`chain: ${count} packages through the worker, ${rate > 0 ? `${rate} events/s` : "a burst"} …`);
-    const cpu = async () => ({
-      worker: await processCpuSeconds(worker.child.process.pid ?? 0),
-      simulator: await processCpuSeconds(sim.child.process.pid ?? 0),
-      redis: await redisCpuSeconds(redis),
-      bench: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
-    });
-    const cpuBefore = await cpu();
-    const before = await commandCalls(redis);
-    const offered = await postEvents(worker.url, worker.intakeToken, packages, 32, rate);
-    const watcherReads = { hgetall: 0 };
-    const records = await waitForRecords(redis, prefix, packages, isTerminal, 600_000, watcherReads);
-    // From the first event to the last terminal record, by the records' own times: the watcher's
-    // polling interval does not count.
-    const finishedAt = records.map((r) => r.finishedAt ?? Date.now());
-    const lastFinishedAt = finishedAt.reduce((a, b) => Math.max(a, b), -Infinity);
-    const seconds = (lastFinishedAt - offered.firstSentAt) / 1000;
-    const after = await commandCalls(redis);
-    const cpuAfter = await cpu();
-    // Milliseconds of CPU per package in each process: where the machine's cores went.
-    const cpuMsPerPackage = Object.fromEntries(
-      (Object.keys(cpuAfter) as Array<keyof typeof cpuAfter>).map((k) => [
-        k,
-        Math.round(((cpuAfter[k] - cpuBefore[k]) * 1000 * 100) / count) / 100,
-      ]),
-    ) as Record<keyof typeof cpuAfter, number>;
-    const own = new Map([["hgetall", watcherReads.hgetall]]);
-    const chainCommands = callsBetween(before, after, own) / count;
-    const chainByCommand = Object.fromEntries(
-      [...callsByCommand(before, after, own)]
-        .sort((a, b) => b[1] - a[1])
-        .map(([command, n]) => [command, Math.round((n / count) * 100) / 100]),
+    say(`chain: ${warmup} warm-up packages, then ${count} through the worker, ${pace} …`);
+    const chain = await chainRun(1, `{bench-${run}}`);
+    say(
+      `  ${chain.perSecond.toFixed(0)} packages/s, worker ${chain.cpuMsPerPackage.worker} ms CPU per package`,
     );
-    const chainPerSecond = count / seconds;
-    // The rate at which records completed, without the first package's latency: when it matches
-    // what was offered, the chain kept up, and packages/s is the offered rate, not capacity.
-    const completionsPerSecond =
-      count > 1
-        ? ((count - 1) * 1000) / (lastFinishedAt - finishedAt.reduce((a, b) => Math.min(a, b), Infinity))
-        : NaN;
-    const offeredRate = Number.isFinite(offered.perSecond) ? offered.perSecond : rate;
-    const keepsUp =
-      rate > 0 && (chainPerSecond >= 0.95 * offeredRate || completionsPerSecond >= 0.95 * offeredRate);
-    const completed = records.filter((r) => r.state === "completed").length;
-    const pushMs = records.filter((r) => r.pushedAt).map((r) => r.pushedAt! - r.eventAt);
-    const doneMs = records.map((r) => (r.finishedAt ?? 0) - r.eventAt);
-    const stats = (await (await fetch(`${sim.info.ais}/_sim/stats`)).json()) as {
-      requests: Record<string, Record<string, number>>;
-    };
-    const byOperation: Record<string, number> = {};
-    for (const [operation, byStatus] of Object.entries(stats.requests)) {
-      if (operation.endsWith(".oauthToken")) continue;
-      byOperation[operation] = Object.values(byStatus).reduce((a, b) => a + b, 0);
-    }
-    // The benchmark's own feed creation is setup, not the chain's work.
-    const chainOperations = Object.entries(byOperation).filter(
-      ([op]) => !op.startsWith("ais.createMediaFeed"),
+
+    say(`reference: the same through the same-work reference …`);
+    const reference = await (async () => {
+      const mediaFeedId = await freshSimulator();
+      const ref = await startReferenceProcess({
+        redisUrl,
+        prefix: `{bench-ref-${run}}`,
+        s3Endpoint: s3Server.endpoint,
+        ais: sim.info.ais,
+        status: sim.info.status,
+        images: sim.info.images,
+        token: sim.info.token,
+        companyId: "1",
+        mediaFeedId,
+        notifyUrl: receiver.url,
+        concurrency: CONCURRENCY,
+        batchWaitMs: ATOM_BATCH_MAX_WAIT_MS,
+        pollInitialDelayMs: POLL_INITIAL_DELAY_MS,
+      });
+      try {
+        return await measureRun(
+          { intakes: [ref.url], intakeToken: ref.intakeToken, workerPids: [ref.child.process.pid ?? 0] },
+          context,
+          warm,
+          packages,
+        );
+      } catch (error) {
+        throw new Error(`${(error as Error).message}\nreference output:\n${ref.child.output()}`, {
+          cause: error,
+        });
+      } finally {
+        await ref.child.stop();
+      }
+    })();
+    say(
+      `  ${reference.perSecond.toFixed(0)} packages/s, ${reference.cpuMsPerPackage.worker} ms CPU per package`,
     );
-    const upstreamTotal = chainOperations.reduce((a, [, n]) => a + n, 0);
-    // Per package: a status lookup, an image pack, one image fetch and the pack's binding (read the
-    // asset, set its imagePackId); per push of up to 50 entries: the push, one job read and one task list.
-    const pushes = Math.ceil(count / 50);
-    const minimum = count * 5 + pushes * 3;
-    const workerMemory = await processMemory(worker.child.process.pid ?? 0);
+
+    say(`scale-out: the chain with 2 worker processes …`);
+    const twoWorkers = await chainRun(2, `{bench-${run}-x2}`);
+    say(
+      `  ${twoWorkers.perSecond.toFixed(0)} packages/s, workers ${twoWorkers.cpuMsPerPackage.worker} ms CPU per package`,
+    );
 
     let inFlightResult:
       | {
@@ -238,13 +277,14 @@ export async function benchCommand(argv: string[]): Promise<number> {
     if (held.length) {
       say(`in flight: ${held.length} packages held on slow upstream jobs …`);
       // A fresh worker process: its memory then is what holding these packages costs, not what
-      // the chain run before left in the heap.
-      await stopWorker();
-      worker = await startWorker();
-      await simPost(sim.info.ais, "/_sim/scenario", { modules: { ais: { jobQueuedMs: 1e12 } } });
+      // the runs before left in the heap.
+      const mediaFeedId = await freshSimulator({ jobQueuedMs: 1e12, taskDurationMs: 0 });
+      const prefix = `{bench-${run}-f}`;
+      const worker = await startWorker(prefix, mediaFeedId);
+      running.push(worker);
       const baseline = await usedMemory(redis);
       await postEvents(worker.url, worker.intakeToken, held); // a burst: this measures memory
-      await waitForRecords(redis, prefix, held, (r) => r.state === "importing", 600_000);
+      await waitForRecords(redis, prefix, held, (r) => r.state === "importing", TIMEOUT_MS);
       const memory = await usedMemory(redis);
       const rss = await processMemory(worker.child.process.pid ?? 0);
       const heap = await workerHeap(worker.url);
@@ -256,111 +296,93 @@ export async function benchCommand(argv: string[]): Promise<number> {
         workerHeapUsedBytes: heap.used,
         workerHeapTotalBytes: heap.total,
       };
+      await stopWorkers(running);
     }
 
+    // Per package: a status lookup, an image pack, one image fetch and the pack's binding (read the
+    // asset, set its imagePackId); per push of up to 50 entries: the push, one job read and one task list.
+    const upstreamMinimum = (count * 5 + Math.ceil(count / 50) * 3) / count;
+    const refRatio = chain.perSecond / reference.perSecond;
+    const refCpuRatio = chain.cpuMsPerPackage.worker / reference.cpuMsPerPackage.worker;
+    const upstreamRatio = chain.upstreamPerPackage / upstreamMinimum;
+    const goal = (value: number, target: string, met: boolean | null) => ({ value, target, met });
     const result = {
       date: new Date().toISOString(),
       node: process.version,
-      cpus: (await import("node:os")).cpus().length,
-      ceiling: { ...ceiling },
+      cpus: cpus().length,
+      warmupPackages: warmup,
+      ceiling: { ...ceiling, warmupItems: warmup * 5 },
       rate,
-      offeredPerSecond: offered.perSecond,
-      sendLagP99Ms: offered.lagP99Ms,
-      sendLagMaxMs: offered.lagMaxMs,
-      chain: {
-        packages: count,
-        completed,
-        seconds,
-        perSecond: chainPerSecond,
-        completionsPerSecond,
-        // True when packages/s is the offered rate rather than the chain's capacity.
-        keepsUpWithRate: keepsUp,
-        redisCommandsPerPackage: chainCommands,
-        redisCommandsByCommand: chainByCommand,
-        cpuMsPerPackage,
-        peakWorkerRssBytes: workerMemory?.peakRssBytes ?? NaN,
+      offeredPerSecond: chain.offered.perSecond,
+      sendLagP99Ms: chain.offered.lagP99Ms,
+      sendLagMaxMs: chain.offered.lagMaxMs,
+      chain,
+      reference,
+      scaleOut: {
+        workers1: scaleRow(chain),
+        workers2: { ...scaleRow(twoWorkers), run: twoWorkers },
       },
-      ratio: chainPerSecond / ceiling.perSecond,
-      p50PushMs: percentile(pushMs, 50),
-      p95PushMs: percentile(pushMs, 95),
-      p99PushMs: percentile(pushMs, 99),
-      p50CompleteMs: percentile(doneMs, 50),
-      p95CompleteMs: percentile(doneMs, 95),
-      p99CompleteMs: percentile(doneMs, 99),
-      upstreamRequests: byOperation,
-      upstreamPerPackage: upstreamTotal / count,
-      upstreamMinimum: minimum / count,
+      ratio: chain.perSecond / ceiling.perSecond,
+      refRatio,
+      refCpuRatio,
+      redisPerPackage: chain.redisCommandsPerPackage,
+      p50PushMs: chain.p50PushMs,
+      p95PushMs: chain.p95PushMs,
+      p99PushMs: chain.p99PushMs,
+      p50CompleteMs: chain.p50CompleteMs,
+      p95CompleteMs: chain.p95CompleteMs,
+      p99CompleteMs: chain.p99CompleteMs,
+      upstreamRequests: chain.upstreamRequests,
+      upstreamPerPackage: chain.upstreamPerPackage,
+      upstreamMinimum,
       redisCommandsPerPackage: {
         ceiling: ceiling.redisCommandsPerItem,
-        chain: chainCommands,
+        chain: chain.redisCommandsPerPackage,
+        reference: reference.redisCommandsPerPackage,
       },
       inFlight: inFlightResult,
       inFlightBytesPerPackage: inFlightResult?.redisBytesPerPackage,
+      // The issue's goals, judged in this run. A latency goal holds only at a rate the chain sustains.
+      goals: {
+        workerCpuVsReference: goal(refCpuRatio, "≤ 1.5", refCpuRatio <= 1.5),
+        throughputVsReference: goal(refRatio, "≥ 0.7", refRatio >= 0.7),
+        redisCommandsPerPackage: goal(
+          chain.redisCommandsPerPackage,
+          "≤ 150",
+          chain.redisCommandsPerPackage <= 150,
+        ),
+        upstreamVsMinimum: goal(upstreamRatio, "≤ 1.25", upstreamRatio <= 1.25),
+        p99PushMs: goal(
+          chain.p99PushMs,
+          "≤ 250 ms at a rate the chain sustains",
+          chain.keepsUpWithRate ? chain.p99PushMs <= 250 : null,
+        ),
+      },
     };
     await mkdir(values.results, { recursive: true });
     const file = `${values.results}/${result.date.slice(0, 19).replace(/:/g, "-")}.json`;
     await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-
-    const mb = (b: number) => `${(b / 1024 / 1024).toFixed(0)} MiB`;
-    const perSec = (n: number) => (Number.isFinite(n) ? `${n.toFixed(n < 10 ? 1 : 0)}/s` : "n/a");
-    const behind = rate > 0 && offered.perSecond < 0.95 * rate;
-    const offeredRow =
-      rate > 0
-        ? `${perSec(rate)} target, ${perSec(offered.perSecond)} achieved (send lag p99 ${offered.lagP99Ms} ms, max ${offered.lagMaxMs} ms)${behind ? "; the sender fell behind the schedule" : ""}`
-        : `a burst (--rate 0), ${perSec(offered.perSecond)} achieved`;
-    const chainNote = keepsUp
-      ? "chain keeps up with the offered rate: throughput is the offered rate, not capacity (--rate 0 measures capacity)"
-      : rate > 0
-        ? "capacity: below the offered rate, so a backlog builds and latencies grow with N"
-        : "capacity";
-    const latencyNote = rate > 0 ? "" : " (a burst: mostly queueing behind it)";
-    say("");
-    say(`| measure | value |`);
-    say(`| --- | --- |`);
-    say(`| ceiling (bare BullMQ, ${STAGES} stages) | ${ceiling.perSecond.toFixed(0)} items/s |`);
-    say(`| events offered | ${offeredRow} |`);
-    say(
-      `| chain | ${chainPerSecond.toFixed(0)} packages/s (${completed}/${count} completed); ${chainNote} |`,
-    );
-    say(
-      `| ratio | ${keepsUp ? `≥ ${result.ratio.toFixed(2)} (a lower bound: the chain kept up)` : result.ratio.toFixed(2)} |`,
-    );
-    say(
-      `| event → push p50 / p95 / p99 | ${result.p50PushMs} / ${result.p95PushMs} / ${result.p99PushMs} ms${latencyNote} |`,
-    );
-    say(
-      `| event → completed p50 / p95 / p99 | ${result.p50CompleteMs} / ${result.p95CompleteMs} / ${result.p99CompleteMs} ms${latencyNote} |`,
-    );
-    // The minimum assumes full Atom batches of 50; a chain that keeps up with a paced rate only
-    // gathers what arrives within the batch wait, so say so rather than let the row read as waste.
-    const batchNote =
-      keepsUp && rate * (ATOM_BATCH_MAX_WAIT_MS / 1000) < 50
-        ? `; at ${perSec(rate)} Atom batches gather ~${Math.max(1, Math.round((rate * ATOM_BATCH_MAX_WAIT_MS) / 1000))} events per ${ATOM_BATCH_MAX_WAIT_MS} ms batch window, not the 50 the minimum assumes`
-        : "";
-    say(
-      `| upstream requests per package | ${result.upstreamPerPackage.toFixed(2)} (minimum ${result.upstreamMinimum.toFixed(2)})${batchNote} |`,
-    );
-    const perOperation = chainOperations.map(([op, n]) => `${op} ${(n / count).toFixed(2)}`).join(", ");
-    say(`| … by operation, per package | ${perOperation} |`);
-    say(
-      `| Redis commands per package | chain ${result.redisCommandsPerPackage.chain.toFixed(1)}, ceiling ${ceiling.redisCommandsPerItem.toFixed(1)} |`,
-    );
-    say(
-      `| CPU per package (worker / simulator / Redis / bench process with S3) | ${cpuMsPerPackage.worker} / ${cpuMsPerPackage.simulator} / ${cpuMsPerPackage.redis} / ${cpuMsPerPackage.bench} ms |`,
-    );
-    say(`| peak worker RSS | ${mb(result.chain.peakWorkerRssBytes)} |`);
-    if (inFlightResult)
-      say(
-        `| in flight (${inFlightResult.packages}) | ${inFlightResult.redisBytesPerPackage} B Redis per package, worker RSS ${mb(inFlightResult.workerRssBytes)} (peak ${mb(inFlightResult.workerPeakRssBytes)}, a fresh worker process; V8 heap ${mb(inFlightResult.workerHeapUsedBytes)} used of ${mb(inFlightResult.workerHeapTotalBytes)}) |`,
-      );
+    printReport(result, say);
     say(`\nwritten to ${file}`);
     if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
-    return completed === count ? EXIT.ok : EXIT.failure;
+    const allDone = [chain, reference, twoWorkers].every((r) => r.completed === count);
+    return allDone ? EXIT.ok : EXIT.failure;
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     await redis.quit();
     await localRedis?.stop();
   }
+}
+
+/** The scale-out figures of one chain run. */
+function scaleRow(run: Awaited<ReturnType<typeof measureRun>>) {
+  return {
+    workers: run.cpuMsPerPackage.workerProcesses.length,
+    perSecond: run.perSecond,
+    keepsUpWithRate: run.keepsUpWithRate,
+    redisCommandsPerPackage: run.redisCommandsPerPackage,
+    workerCpuMsPerPackage: run.cpuMsPerPackage.worker,
+  };
 }
 
 /** The worker's V8 heap (used, total) from its own /metrics; NaN when it cannot be read. */

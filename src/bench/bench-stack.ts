@@ -4,8 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../runtime/free-port.js";
+import type { ReferenceConfig } from "./reference-worker.js";
 
 const CLI = fileURLToPath(new URL("../cli/main.js", import.meta.url));
+const REFERENCE = fileURLToPath(new URL("./reference-main.js", import.meta.url));
 
 export interface Child {
   process: ChildProcess;
@@ -15,10 +17,15 @@ export interface Child {
 
 /** Runs `ingest-worker <args>` as a child process: the benchmark measures a real worker process. */
 export function spawnCli(args: string[], env: Record<string, string>): Child {
+  return spawnScript(CLI, args, env);
+}
+
+/** Runs a node script as a child process, its output kept for error messages. */
+function spawnScript(script: string, args: string[], env: Record<string, string>): Child {
   // BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=prof") profiles the children: node refuses
   // --cpu-prof in NODE_OPTIONS.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -129,4 +136,16 @@ export async function startWorkerProcess(options: {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, url, intakeToken, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The same-work reference (reference-worker.ts) as a child process, measured like the worker. */
+export async function startReferenceProcess(
+  config: Omit<ReferenceConfig, "port" | "intakeToken">,
+): Promise<{ child: Child; url: string; intakeToken: string }> {
+  const intakeToken = "bench-intake-token";
+  const child = spawnScript(REFERENCE, [], {
+    BENCH_REFERENCE_CONFIG: JSON.stringify({ ...config, port: await freePort(), intakeToken }),
+  });
+  const line = await waitForLine(child, /^\{"url":/);
+  return { child, url: (JSON.parse(line) as { url: string }).url, intakeToken };
 }

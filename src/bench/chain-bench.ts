@@ -4,7 +4,7 @@ import { encodeS3EventKey } from "../intake/s3rver-bridge.js";
 import { objectVersionKey } from "../intake/object-event.js";
 import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
 import { RecordStore } from "../records/record-store.js";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
+import type { IngestRecord } from "../records/ingest-record.js";
 
 export const BENCH_BUCKET = "bench-in";
 
@@ -73,15 +73,17 @@ export interface OfferedLoad {
  * relay) sends them: one record per message, up to `concurrency` messages in parallel over
  * keep-alive. With `rate` > 0 event i is due at start + i / rate seconds and carries that time as
  * its eventTime, so a sender held back by a slow intake counts the wait in the latencies instead
- * of hiding it; `rate` 0 sends as fast as the senders can, a burst.
+ * of hiding it; `rate` 0 sends as fast as the senders can, a burst. Several intake URLs (worker
+ * processes) take the events in turn.
  */
 export async function postEvents(
-  url: string,
+  url: string | readonly string[],
   token: string,
   packages: BenchPackage[],
   concurrency = 32,
   rate = 0,
 ): Promise<OfferedLoad> {
+  const urls = typeof url === "string" ? [url] : url;
   const dispatcher = new Agent({ connections: concurrency, keepAliveTimeout: 10_000 });
   let next = 0;
   let sequencer = BigInt(Date.now()) * 1000n;
@@ -123,7 +125,7 @@ export async function postEvents(
               },
             ],
           });
-          const res = await request(`${url}/v1/events/s3`, {
+          const res = await request(`${urls[i % urls.length]}/v1/events/s3`, {
             method: "POST",
             dispatcher,
             headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
@@ -179,8 +181,6 @@ export async function waitForRecords(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
-
-export const isTerminal = (record: IngestRecord) => TERMINAL_STATES.has(record.state);
 
 export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
