@@ -16,5 +16,6 @@ export function describeExpectedError(error: unknown): { exitCode: number; messa
     };
   }
   if (error.name === "RedisServerMissingError") return { exitCode: EXIT.unavailable, message: error.message };
+  if (error.name === "EmbeddedS3MissingError") return { exitCode: EXIT.unavailable, message: error.message };
   return undefined;
 }

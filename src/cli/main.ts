@@ -71,10 +71,6 @@ export async function main(argv: string[]): Promise<number> {
   return command(name === "help" ? ["--help"] : rest);
 }
 
-// package.json supports Node 20; the AWS SDK's notice about its own future releases would otherwise
-// open the output of every command that touches S3 or SQS with eight lines the operator can't act on.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;

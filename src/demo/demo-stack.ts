@@ -60,7 +60,11 @@ async function createFeed(sim: RunningSimulator): Promise<string> {
 export async function startDemoStack(options: DemoStackOptions): Promise<DemoStack> {
   let localRedis: LocalRedis | undefined;
   const redisUrl = options.redisUrl ?? process.env.REDIS_URL ?? (localRedis = await startLocalRedis()).url;
-  const s3 = await startEmbeddedS3({ buckets: [DEMO_BUCKET] });
+  // Without s3rver (the runtime image) the demo stops here: the private redis-server must not outlive it.
+  const s3 = await startEmbeddedS3({ buckets: [DEMO_BUCKET] }).catch(async (error: unknown) => {
+    await localRedis?.stop();
+    throw error;
+  });
   const sim = await startSimulator({ port: 0, speed: options.speed });
   const mediaFeedId = await createFeed(sim);
   const queueUrl = options.sqsQueue ? await createSqsQueue(sim.urls.sqs, options.sqsQueue) : undefined;

@@ -9,9 +9,31 @@ export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it).`);
 }
 
+/**
+ * On Node 20 the AWS SDK warns, once per process and on stderr, that its releases from January 2027
+ * will require Node 22. The CLI leaves that notice in (the operator should see it, and it goes away
+ * on Node 22 or 24, which the image runs), so tests that read a command's output read around it.
+ */
+const SDK_NODE_NOTICE =
+  /\(node:\d+\) Warning: NodeVersionSupportWarning: [\s\S]*?More information can be found at: \S+\n(?:\(Use `node --trace-warnings[^\n]*\n)?/g;
+
+/** Whether this Node is one the AWS SDK warns about (below 22). */
+export const sdkWarnsAboutThisNode = Number(process.versions.node.split(".")[0]) < 22;
+
+export function hasSdkNodeNotice(text: string): boolean {
+  return new RegExp(SDK_NODE_NOTICE.source).test(text);
+}
+
+export function withoutSdkNodeNotice(text: string): string {
+  return text.replace(SDK_NODE_NOTICE, "");
+}
+
 export interface Spawned {
   child: ChildProcessWithoutNullStreams;
+  /** Combined stdout and stderr, without the AWS SDK's Node version notice. */
   output: () => string;
+  /** Combined stdout and stderr as printed. */
+  rawOutput: () => string;
   exited: Promise<number | null>;
   /** Resolves when the combined output matches. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
@@ -30,7 +52,8 @@ export function spawnNode(args: string[], env: NodeJS.ProcessEnv): Spawned {
   const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
   return {
     child,
-    output: () => text,
+    output: () => withoutSdkNodeNotice(text),
+    rawOutput: () => text,
     exited,
     waitForOutput(pattern, timeoutMs = 30_000) {
       return new Promise((res, rej) => {

@@ -7,18 +7,7 @@ import { loadRoutesFile } from "../../src/config/routes.js";
 // The S3 and SQS credentials are the AWS SDK's own variables, read by its credential chain.
 const known = new Set([...Object.keys(envSchema.shape), "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
 
-describe("Dockerfile", () => {
-  const dockerfile = readFileSync("Dockerfile", "utf8");
-  it("builds in stages and runs as a non-root user with production dependencies only", () => {
-    expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
-    expect(dockerfile).toMatch(/^FROM .* AS build$/m);
-    expect(dockerfile).toMatch(/npm install --omit=dev/);
-    expect(dockerfile).toMatch(/^USER node$/m);
-    expect(dockerfile).toMatch(/COPY --from=build \/app\/dist/);
-    expect(dockerfile).toMatch(/ENTRYPOINT \["node", "dist\/cli\/main.js"\]/);
-  });
-});
-
+// The Dockerfile's checks are in dockerfile.test.ts.
 describe("docker-compose.yml", () => {
   const compose = parseYaml(readFileSync("docker-compose.yml", "utf8")) as {
     services: Record<
