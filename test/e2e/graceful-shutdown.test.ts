@@ -60,8 +60,13 @@ describe("graceful shutdown", () => {
       stopped = true;
       await worker.waitForOutput(/redis connection error/);
       worker.child.kill("SIGTERM");
-      expect(await worker.exited).toBe(1);
-      expect(worker.output()).toContain("stopped without closing Redis cleanly");
+      // Which way it ends depends on where BullMQ's reconnect loop was when the signal came: either
+      // its close gave up on the lost connections at once (a plain "stopped", exit 0), or they
+      // outlived the close bound and were dropped (exit 1, and it says so). Hanging is the failure.
+      const code = await worker.exited;
+      expect([0, 1]).toContain(code);
+      if (code === 1) expect(worker.output()).toContain("stopped without closing Redis cleanly");
+      else expect(worker.output()).toMatch(/stopped forced=(true|false)/);
     } finally {
       worker.child.kill("SIGKILL");
       if (!stopped) await own.stop();
