@@ -1,4 +1,5 @@
 import { UnrecoverableError } from "bullmq";
+import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import { isImageRejectedError, type ImagesAdapter } from "../adapters/index.js";
 import type { Logger } from "../log/logger.js";
 import { defineProcessor, type StepResult } from "../queues/step.js";
@@ -11,6 +12,8 @@ import type { ChainDeps } from "./deps.js";
 const BRANCH = "image-fetch";
 /** Record field marking a cache invalidation this ingest still owes (`pending`, then `done`). */
 const CACHE_FIELD = "img-cache";
+/** Fetches of one image within one job before an unknown outcome is left to the job's retry. */
+const INLINE_FETCH_ATTEMPTS = 3;
 /** Stands for an image without an eTag: its content cannot be compared, so it counts as changed. */
 const UNKNOWN_VERSION = "?";
 
@@ -81,7 +84,7 @@ export function createImageFetchProcessor(deps: ChainDeps) {
           upstream: learned,
         });
         try {
-          await service.fetchImage(packId, image.location, image.url);
+          await fetchLookingFirst(service, packId, assetId, image.location, image.url);
         } catch (error) {
           if (!isImageRejectedError(error)) throw error;
           return finish(
@@ -148,6 +151,30 @@ export function createImageFetchProcessor(deps: ChainDeps) {
       return { ok: true, bound: true, detail: `asset ${assetId} re-bound from pack ${result.previous}` };
     }
     return { ok: true, bound: true, detail: `asset ${assetId} bound` };
+  }
+
+  /**
+   * Fetches one image; when an attempt's outcome is unknown (a timeout or reset after sending, a
+   * 5xx), looks at the pack before sending it again, so a lost answer never stores the source
+   * twice. The adapter does not repeat the fetch itself for that reason.
+   */
+  async function fetchLookingFirst(
+    service: ImagesAdapter,
+    packId: string,
+    assetId: string,
+    location: string,
+    url: string,
+  ): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await service.fetchImage(packId, location, url);
+        return;
+      } catch (error) {
+        const lost = isUpstreamError(error) && error.ambiguous;
+        if (!lost || attempt >= INLINE_FETCH_ATTEMPTS) throw error;
+        if (await landedBefore(service, packId, assetId, location)) return;
+      }
+    }
   }
 
   /**

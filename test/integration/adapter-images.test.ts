@@ -149,7 +149,7 @@ describe("Images adapter: rejected images", () => {
 });
 
 describe("Images adapter: failures", () => {
-  it("retries fetchImage on 5xx (same source, same slot) but never createImagePack", async () => {
+  it("repeats neither fetchImage nor createImagePack on 5xx (either may have landed): both ambiguous", async () => {
     const { id } = await images.createImagePack();
     sim.setScenario({
       faults: {
@@ -160,7 +160,8 @@ describe("Images adapter: failures", () => {
       },
     });
     const fetchError = await upstreamFailure(() => images.fetchImage(id, "main", presigned("/poster.png")));
-    expect(fetchError).toMatchObject({ status: 502, retryable: true, ambiguous: false, attempts: 3 });
+    // A second fetch would store the source again; the image-fetch step looks at the pack first.
+    expect(fetchError).toMatchObject({ status: 502, retryable: true, ambiguous: true, attempts: 1 });
     const createError = await upstreamFailure(() => images.createImagePack());
     expect(createError).toMatchObject({ status: 503, ambiguous: true, attempts: 1 });
   });
@@ -176,7 +177,7 @@ describe("Images adapter: failures", () => {
     expect(simCounts(sim, "images", "getImagePack")).toEqual({ "429": 1, "200": 1 });
   });
 
-  it("reports timeouts and connection resets; an answer lost after a fetch is retried", async () => {
+  it("reports timeouts and connection resets; an answer lost after a fetch is ambiguous, not retried", async () => {
     const impatient = pool.make(simEnv(sim, { IMAGES_TIMEOUT_MS: "300" }), {
       retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
     }).images;
@@ -203,7 +204,8 @@ describe("Images adapter: failures", () => {
       },
     });
     const lost = await upstreamFailure(() => impatient.fetchImage(id, "main", presigned("/poster.png")));
-    expect(lost).toMatchObject({ status: "reset", ambiguous: false, attempts: 2 });
+    expect(lost).toMatchObject({ status: "reset", ambiguous: true, attempts: 1 });
+    expect(simCounts(sim, "images", "fetchImagePackLocationImage")).toEqual({ reset: 1 });
     // The fetch did happen upstream; the slot holds an image although no answer arrived.
     expect((await impatient.getImagePack(id))?.locations.main?.imageId).toEqual(expect.any(String));
   });

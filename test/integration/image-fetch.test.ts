@@ -278,6 +278,31 @@ describe("image-fetch", () => {
     expect(h.sim.stats().modules.images?.bindings).toMatchObject({ redundant: 0 });
   });
 
+  it("fetches once when the fetch lands but its answer is lost: it looks at the pack before sending again", async () => {
+    const assetId = `a-${randomUUID()}`;
+    await h.scenario({
+      faults: { images: { fetchImagePackLocationImage: { errorAfterEffect: { reset: 1 } } } },
+    });
+    const id = await newRecord(
+      [{ location: "main", file: "main.png", eTag: "m1" }],
+      ["status-track", "image-fetch"],
+    );
+    try {
+      await fetchImages(id, assetId);
+      const branch = await waitFor("the image-fetch branch to report", async () => {
+        const reported = (await h.deps.records.get(id))?.branches["image-fetch"];
+        return reported === "pending" ? undefined : reported;
+      });
+      expect(branch).toBe("ok");
+    } finally {
+      await h.scenario({ faults: { images: null } });
+    }
+    const packId = (await h.deps.records.get(id))!.upstream.imagePackId!;
+    // One request, answered with a reset after it stored the image; never sent a second time.
+    expect(imageStats().fetches[`${packId}/main`]).toBe(1);
+    expect(calls("images", "fetchImagePackLocationImage")).toBeGreaterThanOrEqual(1);
+  });
+
   it("does not bind twice on a rerun, even when the write's answer was lost; re-binds a moved asset", async () => {
     const assetId = `a-${randomUUID()}`;
     const writes = calls("images", "bindImagePack");

@@ -322,7 +322,7 @@ describe("upstream HTTP client", () => {
     expect(await countOf(upstream, "invalid_response")).toBe(1);
   });
 
-  it("fails fast with `connect` when nothing listens, which is not ambiguous even for POST", async () => {
+  it("retries a POST whose connection never opened (`connect` is never ambiguous), up to the bound", async () => {
     const port = await freePort();
     const { http, waits } = client(`http://127.0.0.1:${port}`);
 
@@ -330,8 +330,22 @@ describe("upstream HTTP client", () => {
       http.request({ operation: "pushFeed", method: "POST", path: "/p", json: {} }),
     );
 
-    expect(error).toMatchObject({ status: "connect", retryable: true, ambiguous: false, attempts: 1 });
-    expect(waits).toEqual([]);
+    expect(error).toMatchObject({ status: "connect", retryable: true, ambiguous: false, attempts: 4 });
+    expect(waits).toHaveLength(3);
+  });
+
+  it("retries a POST refused with 429 (it had no effect), honouring Retry-After", async () => {
+    const server = await scriptedServer((_req, res, n) =>
+      n === 0 ? json(res, 429, {}, { "retry-after": "2" }) : json(res, 201, { id: "j1", state: "queued" }),
+    );
+    const { http, waits } = client(server.url);
+
+    const response = await http.request({ operation: "pushFeed", method: "POST", path: "/p", json: {} });
+
+    expect(response.status).toBe(201);
+    expect(server.seen).toHaveLength(2);
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(2000);
   });
 
   it("on a 401 invalidates the token and retries once with a fresh one, even for POST", async () => {

@@ -124,7 +124,10 @@ describe("upstream faults: 20% 5xx/resets/timeouts and 429 bursts on every upstr
       // Short timeouts keep the rare `timeout` fault (the simulator holds the request) cheap.
       AIS_TIMEOUT_MS: "1000",
       STATUS_TIMEOUT_MS: "1000",
-      IMAGES_TIMEOUT_MS: "1000",
+      // Longer for images: a fetch copies its source from S3, which on a loaded machine can take
+      // over a second, and a fetch given up on while it is still storing the image cannot be told
+      // from one that never arrived (the step looks at the pack, but the image is not there yet).
+      IMAGES_TIMEOUT_MS: "3000",
       WORKER_CONCURRENCY: "16",
     });
     worker = w;
@@ -197,6 +200,18 @@ describe("upstream faults: 20% 5xx/resets/timeouts and 429 bursts on every upstr
         `pushes ${stats.modules.ais.pushes.total} (${stats.modules.ais.pushes.duplicateVersions} duplicate versions, ${reconciled} reconciled), ` +
         `image fetch duplicates ${stats.modules.images.duplicateFetches}`,
     );
+
+    // Which outcomes preceded a repeated fetch of one slot, should there be any (the proxy's view:
+    // "aborted" is the worker giving up on a request the simulator was still serving).
+    const fetchOutcomes = new Map<string, string[]>();
+    for (const r of proxies.get("images")!.seen)
+      if (r.key.includes("/fetchImage"))
+        fetchOutcomes.set(r.key, [...(fetchOutcomes.get(r.key) ?? []), r.outcome]);
+    const repeated = [...fetchOutcomes.values()].filter((o) => o.length > 1).map((o) => o.join(">"));
+    if (stats.modules.images.duplicateFetches > 0)
+      console.info(
+        `[reliability] upstream-faults: repeated fetches by outcomes ${JSON.stringify(repeated.slice(0, 20))}`,
+      );
 
     // Exactly-once effects survive the faults (including pushes whose answer was lost).
     expect(stats.modules.ais.pushes.duplicateVersions).toBe(0);

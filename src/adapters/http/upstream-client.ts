@@ -64,8 +64,9 @@ export interface UpstreamRequest<T> {
   schema?: ZodType<T>;
   /**
    * Whether repeating the request is harmless. Defaults to true for GET, HEAD, PUT and DELETE.
-   * Only idempotent requests are retried; a non-idempotent one that failed after it may have
-   * been sent surfaces as `ambiguous`.
+   * A non-idempotent request is retried only after failures that prove it had no effect (429,
+   * 408, a refused connection); one that failed after it may have been sent surfaces as
+   * `ambiguous`.
    */
   idempotent?: boolean;
   /** Statuses that count as success. Default: any 2xx. */
@@ -246,8 +247,10 @@ export function createUpstreamClient(settings: UpstreamHttpSettings): UpstreamCl
         failure = error;
       }
 
+      // A non-idempotent request is repeated only when it provably had no effect (a 429 or 408,
+      // or a connection that never opened); one that may have landed surfaces as ambiguous.
       const wait =
-        failure.retryable && idempotent && retries + 1 < policy.maxAttempts
+        failure.retryable && (idempotent || !failure.ambiguous) && retries + 1 < policy.maxAttempts
           ? nextRetryDelay(retries, policy, failure.retryAfterMs, random)
           : undefined;
       if (wait === undefined || now() - started + wait > policy.maxTotalMs) {

@@ -104,7 +104,10 @@ export function createImagesAdapter(options: ImagesAdapterOptions): ImagesAdapte
           path: `/adminAPI/imagePack/${segment(packId)}/${segment(location)}/fetchImage`,
           query: { imageUrl },
           expect: [200, 201, 204, 422],
-          idempotent: true,
+          // Not repeated blindly: a second fetch stores the source again. One that may have landed
+          // (a timeout or reset after sending, a 5xx) surfaces as ambiguous, and the step checks
+          // the pack before it fetches again.
+          idempotent: false,
         });
       } catch (error) {
         throw scrubbed(error, imageUrl);
