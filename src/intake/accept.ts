@@ -3,7 +3,7 @@ import { jobId } from "../queues/job-options.js";
 import { partitionOf } from "../queues/partitions.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
 import { STEP } from "../queues/steps.js";
-import { ATTR, startIntakeSpan } from "../telemetry/tracing.js";
+import { endSpans, startIntakeSpan } from "../telemetry/tracing.js";
 import { normalizeNotification } from "./normalize.js";
 import { objectVersionKey, type ObjectEvent, type ObjectEventSource } from "./object-event.js";
 
@@ -83,12 +83,7 @@ export function createEventSink(queues: Queue | readonly Queue[]): EventSink {
       const byPartition = new Map<number, Array<{ event: ObjectEvent; metadata?: string }>>();
       // With tracing on, every event starts its own trace here; its source-watch job carries it.
       const spans = events.map((event) => {
-        const started = startIntakeSpan({
-          [ATTR.source]: event.source,
-          [ATTR.bucket]: event.bucket,
-          [ATTR.key]: event.key,
-          "ingest.event.name": event.eventName,
-        });
+        const started = startIntakeSpan(event);
         const index = partitionOf(event.bucket, event.key, partitions.length);
         byPartition.set(index, [
           ...(byPartition.get(index) ?? []),
@@ -111,9 +106,11 @@ export function createEventSink(queues: Queue | readonly Queue[]): EventSink {
             ),
           ),
         );
-      } finally {
-        for (const span of spans) span?.end();
+      } catch (error) {
+        endSpans(spans, error);
+        throw error;
       }
+      endSpans(spans);
     },
   };
 }

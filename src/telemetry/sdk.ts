@@ -1,5 +1,5 @@
 import { FastifyOtelInstrumentation } from "@fastify/otel";
-import { ROOT_CONTEXT, context, propagation, trace } from "@opentelemetry/api";
+import { ROOT_CONTEXT, SpanKind, context, propagation, trace } from "@opentelemetry/api";
 import { registerInstrumentations } from "@opentelemetry/instrumentation";
 import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
 import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
@@ -15,7 +15,7 @@ import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic
 import type { Telemetry } from "bullmq";
 import { BullMQOtel } from "bullmq-otel";
 import { createRequire } from "node:module";
-import { setBullTelemetry, TRACER_NAME } from "./tracing.js";
+import { INTAKE_SPAN, setBullTelemetry, TRACER_NAME } from "./tracing.js";
 
 /**
  * The OpenTelemetry SDK, loaded (dynamically, by `startTelemetry` or a test) only when traces are
@@ -37,20 +37,22 @@ export interface TracingHandle {
 const QUIET_ROUTES = new Set(["/healthz", "/readyz", "/metrics"]);
 
 /**
- * BullMQ traces its own housekeeping too: a `getNextJob` span for every idle fetch and a
- * `moveStalledJobsToWait` span per worker every stalled interval, each of them a trace of its own.
- * Those roots are dropped; the same operations inside a job's trace are kept.
+ * The roots worth a trace: an accepted event (`intake accept`), an HTTP request, and a job that
+ * came without a context (added by the CLI). Everything else that would start a trace is BullMQ's
+ * housekeeping (a `getNextJob` for every idle fetch, `moveStalledJobsToWait` per worker every
+ * stalled interval, an intake's `addBulk` outside a request) or a call made outside any package
+ * (the status sweeper's list requests), and would be most of the traces: dropped. Below a root,
+ * the parent decides.
  */
-const BULLMQ_HOUSEKEEPING = /^(getNextJob|moveStalledJobsToWait|startStalledCheckTimer|close|rateLimit) /;
-
-function quietHousekeeping(delegate: Sampler): Sampler {
+function packageRoots(delegate: Sampler): Sampler {
   return {
     shouldSample(ctx, traceId, name, kind, attributes, links) {
-      if (!trace.getSpanContext(ctx) && BULLMQ_HOUSEKEEPING.test(name))
+      const root = !trace.getSpanContext(ctx);
+      if (root && kind !== SpanKind.SERVER && kind !== SpanKind.CONSUMER && name !== INTAKE_SPAN)
         return { decision: SamplingDecision.NOT_RECORD };
       return delegate.shouldSample(ctx, traceId, name, kind, attributes, links);
     },
-    toString: () => `QuietBullMQHousekeeping{${delegate.toString()}}`,
+    toString: () => `PackageRoots{${delegate.toString()}}`,
   };
 }
 
@@ -78,13 +80,14 @@ export function startTracing(options: TracingOptions): TracingHandle {
   const provider = new NodeTracerProvider({
     resource,
     spanProcessors: options.spanProcessors,
-    sampler: quietHousekeeping(new ParentBasedSampler({ root: new AlwaysOnSampler() })),
+    sampler: packageRoots(new ParentBasedSampler({ root: new AlwaysOnSampler() })),
   });
   provider.register();
   const unregister = registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new UndiciInstrumentation(),
+      // Requests outside a trace (the status sweeper's) are not about one package.
+      new UndiciInstrumentation({ requireParentforSpans: true }),
       new FastifyOtelInstrumentation({
         registerOnInitialization: true,
         ignorePaths: (route: { url: string }) => QUIET_ROUTES.has(route.url),

@@ -40,6 +40,9 @@ export function queueTelemetry(): Telemetry | undefined {
   return bullTelemetry;
 }
 
+/** The root span of an accepted object event. */
+export const INTAKE_SPAN = "intake accept";
+
 /** Attributes of a package on spans; names follow the semantic conventions where they have one. */
 export const ATTR = {
   ingestId: "ingest.id",
@@ -55,16 +58,46 @@ export const ATTR = {
  * source-watch job's spans its children. A root (not a child of the HTTP request or SQS poll that
  * brought it) so that each package has its own trace; the carrier is linked instead.
  */
-export function startIntakeSpan(attributes: Attributes): { span: Span; metadata: string } | undefined {
+export function startIntakeSpan(event: {
+  source: string;
+  bucket: string;
+  key: string;
+  eventName: string;
+}): { span: Span; metadata: string } | undefined {
   if (!tracingEnabled()) return undefined;
+  const attributes: Attributes = {
+    [ATTR.source]: event.source,
+    [ATTR.bucket]: event.bucket,
+    [ATTR.key]: event.key,
+    "ingest.event.name": event.eventName,
+  };
   const carrier = trace.getActiveSpan()?.spanContext();
   const links: Link[] = carrier ? [{ context: carrier }] : [];
   const span = tracer().startSpan(
-    "intake accept",
+    INTAKE_SPAN,
     { root: true, kind: SpanKind.PRODUCER, attributes, links },
     ROOT_CONTEXT,
   );
   return { span, metadata: metadataOf(trace.setSpan(ROOT_CONTEXT, span)) };
+}
+
+/** What `recordException` gets for anything thrown. */
+function exceptionOf(error: unknown): Error {
+  return error instanceof Error
+    ? error
+    : new Error(typeof error === "string" ? error : "a non-Error was thrown");
+}
+
+/** Ends intake spans; with the error when the events did not become durable (nothing acknowledged). */
+export function endSpans(spans: ReadonlyArray<Span | undefined>, error?: unknown): void {
+  for (const span of spans) {
+    if (!span) continue;
+    if (error !== undefined) {
+      span.recordException(exceptionOf(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: exceptionOf(error).message });
+    }
+    span.end();
+  }
 }
 
 /** The active context serialized the way bullmq-otel does (a JSON object of W3C headers). */
@@ -173,8 +206,8 @@ export async function withAwsSpan<T>(
       } catch (error) {
         const status = statusOf(error);
         if (status !== undefined) span.setAttribute("http.response.status_code", status);
-        span.recordException(error instanceof Error ? error : String(error));
-        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : "" });
+        span.recordException(exceptionOf(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: exceptionOf(error).message });
         throw error;
       } finally {
         span.end();

@@ -28,7 +28,9 @@ describe("tracing off", () => {
     // BullMQ gets no telemetry option (no spans, no trace metadata in jobs), intake starts no span.
     expect(tracingEnabled()).toBe(false);
     expect(queueTelemetry()).toBeUndefined();
-    expect(startIntakeSpan({ "aws.s3.key": "a" })).toBeUndefined();
+    expect(
+      startIntakeSpan({ source: "http", bucket: "b", key: "k", eventName: "ObjectCreated:Put" }),
+    ).toBeUndefined();
     expect(currentTraceparent()).toBeUndefined();
   });
 
