@@ -242,4 +242,60 @@ describe("tracing", () => {
       spans().filter((s) => s.kind === SpanKind.SERVER && s.attributes["http.route"] === "/healthz"),
     ).toEqual([]);
   });
+
+  it("links an AEM import to every package it carries", async () => {
+    const aem = [samplePackage(3, "otel-aem"), samplePackage(8, "otel-aem")];
+    expect(aem.map((p) => p.target)).toEqual(["aem", "aem"]);
+    stack.sim.setScenario(demoScenario(aem));
+    const { s3 } = stack.service.deps;
+    for (const pkg of aem)
+      for (const m of pkg.members)
+        await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
+    const ids = await Promise.all(
+      aem.map(async (pkg) => {
+        const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
+          contentType: pkg.trigger.contentType,
+        });
+        return objectVersionKey({
+          kind: "created",
+          bucket: DEMO_BUCKET,
+          key: pkg.trigger.key,
+          eTag: put.eTag,
+        });
+      }),
+    );
+    for (const id of ids)
+      await waitFor(
+        `AEM ingest ${id} completed`,
+        async () => (await stack.service.partitions.records.get(id))?.state === "completed",
+        60_000,
+      );
+    const traceIds = aem.map(
+      (pkg) =>
+        spans()
+          .find((s) => s.name === "intake accept" && s.attributes["aws.s3.key"] === pkg.trigger.key)!
+          .spanContext().traceId,
+    );
+    expect(new Set(traceIds).size).toBe(2);
+    const imports = spans().filter(
+      (s) => s.name === "process aem-import" && s.attributes["ingest.outcome"] === "done",
+    );
+    expect(imports, "one AEM import for both packages").toHaveLength(1);
+    const batch = imports[0]!;
+    for (const traceId of traceIds)
+      expect(
+        batch.spanContext().traceId === traceId || linksTo(batch, traceId),
+        "the import reaches each package",
+      ).toBe(true);
+    // The import request itself is in the batch's trace, under the import job.
+    const batchTrace = inTrace(batch.spanContext().traceId);
+    const importCalls = batchTrace.filter(
+      (s) =>
+        s.kind === SpanKind.CLIENT &&
+        s.attributes["http.request.method"] === "POST" &&
+        String(s.attributes["url.full"]).startsWith(stack.sim.urls.aem),
+    );
+    expect(importCalls.length).toBeGreaterThan(0);
+    for (const call of importCalls) expect(ancestors(batchTrace, call)).toContain(batch);
+  });
 });
