@@ -298,4 +298,53 @@ describe("tracing", () => {
     expect(importCalls.length).toBeGreaterThan(0);
     for (const call of importCalls) expect(ancestors(batchTrace, call)).toContain(batch);
   });
+
+  it("keeps an Asset Management package in one trace, and traces an API retry under its request", async () => {
+    const pkg = samplePackage(9, "otel-assets");
+    expect([pkg.target, pkg.expected]).toEqual(["asset-management", "failed"]);
+    stack.sim.setScenario(demoScenario([pkg]));
+    const put = await stack.service.deps.s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
+      contentType: pkg.trigger.contentType,
+      ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
+    });
+    const id = objectVersionKey({
+      kind: "created",
+      bucket: DEMO_BUCKET,
+      key: pkg.trigger.key,
+      eTag: put.eTag,
+    });
+    const stateOf = async () => (await stack.service.partitions.records.get(id))?.state;
+    await waitFor("the scripted failure", async () => (await stateOf()) === "failed", 60_000);
+    const root = spans().find(
+      (s) => s.name === "intake accept" && s.attributes["aws.s3.key"] === pkg.trigger.key,
+    )!;
+    const trace = () => inTrace(root.spanContext().traceId);
+    await waitFor("the assets-poll span", () => named(trace(), "process assets-poll").length > 0);
+    for (const step of ["source-watch", "assets-register", "assets-poll"])
+      expect(named(trace(), `process ${step}`).length, step).toBeGreaterThan(0);
+
+    const res = await fetch(`${stack.service.runtime.url}/v1/ingests/${id}/retry`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${stack.rawEnv.API_TOKEN}` },
+    });
+    expect(res.status).toBe(202);
+    await waitFor("the retried run to fail again", async () => {
+      const record = await stack.service.partitions.records.get(id);
+      return record?.state === "failed" && record.attempts.retry === 1;
+    });
+    const request = spans().find(
+      (s) => s.kind === SpanKind.SERVER && s.attributes["http.route"] === "/v1/ingests/:id/retry",
+    );
+    expect(request, "a span for the retry request").toBeDefined();
+    const retryTrace = () => inTrace(request!.spanContext().traceId);
+    await waitFor(
+      "the retried run's assets-poll span",
+      () => named(retryTrace(), "process assets-poll").length > 0,
+    );
+    // The retried run's source-watch job was added inside the request: the run is the request's trace.
+    const rerun = named(retryTrace(), "process source-watch");
+    expect(rerun).toHaveLength(1);
+    expect(ancestors(retryTrace(), rerun[0]!)).toContain(request);
+    expect(request!.spanContext().traceId).not.toBe(root.spanContext().traceId);
+  });
 });
