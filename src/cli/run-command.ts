@@ -1,8 +1,8 @@
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/load.js";
 import { configureLogger } from "../log/logger.js";
-import { startService } from "../runtime/service.js";
 import { waitForStopSignal } from "../runtime/signals.js";
+import { startTelemetry } from "../telemetry/start-telemetry.js";
 import { reportConfigError } from "./config-errors.js";
 import { EXIT } from "./exit-codes.js";
 
@@ -30,10 +30,16 @@ export async function runCommand(argv: string[]): Promise<number> {
     return reportConfigError(error);
   }
   const log = configureLogger({ level: config.env.LOG_LEVEL }).child({ module: "cli" });
+  // Tracing first, the service's modules (Fastify, undici, BullMQ) after it: the instrumentations
+  // must be in place before the first server, queue or request exists.
+  const telemetry = await startTelemetry(config.env);
+  if (telemetry) log.info({ endpoint: config.env.OTEL_EXPORTER_OTLP_ENDPOINT }, "exporting traces (OTLP)");
+  const { startService } = await import("../runtime/service.js");
   let service;
   try {
     service = await startService(config);
   } catch (error) {
+    await telemetry?.shutdown();
     // A PARTITIONS that does not match the keys in Redis is a configuration problem too.
     return reportConfigError(error);
   }
@@ -42,6 +48,11 @@ export async function runCommand(argv: string[]): Promise<number> {
 
   await waitForStopSignal(log);
   const { forced, abandoned } = await service.stop();
+  // The spans of the last jobs are still in the batch processor; a collector away must not hold the exit.
+  await Promise.race([
+    telemetry?.shutdown().catch(() => undefined),
+    new Promise((resolve) => setTimeout(resolve, 5_000).unref()),
+  ]);
   if (abandoned) {
     // BullMQ's own connections still retry the lost Redis and would keep the process alive.
     log.warn({ forced }, "stopped without closing Redis cleanly");

@@ -76,6 +76,11 @@ export const envSchema = z.object({
     httpUrl(),
     "The `servers` URL of GET /v1/openapi.json (how clients reach the worker, e.g. through an ingress). Unset: `/`, the host that served the document.",
   ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: doc(
+    httpUrl(),
+    "OpenTelemetry collector (OTLP/HTTP, e.g. http://otel-collector:4318): when set, `run` exports one trace per package (docs/operations.md, Tracing); unset: no tracing SDK is loaded. The other OTEL_EXPORTER_OTLP_* variables (headers, timeout, a traces-only endpoint) are read by the exporter itself.",
+  ),
+  OTEL_SERVICE_NAME: doc(text("ingest-worker"), "The `service.name` of exported spans."),
   REDIS_URL: doc(redisUrl("redis://127.0.0.1:6379"), "Redis for the queues and ingest records (noeviction)."),
   REDIS_CLUSTER_NODES: doc(
     list((item) => CLUSTER_NODE.test(item), "a comma-separated list of host:port"),

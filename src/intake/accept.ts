@@ -3,6 +3,7 @@ import { jobId } from "../queues/job-options.js";
 import { partitionOf } from "../queues/partitions.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
 import { STEP } from "../queues/steps.js";
+import { endSpans, startIntakeSpan } from "../telemetry/tracing.js";
 import { normalizeNotification } from "./normalize.js";
 import { objectVersionKey, type ObjectEvent, type ObjectEventSource } from "./object-event.js";
 
@@ -79,22 +80,37 @@ export function createEventSink(queues: Queue | readonly Queue[]): EventSink {
   return {
     async enqueue(events) {
       if (events.length === 0) return;
-      const byPartition = new Map<number, ObjectEvent[]>();
-      for (const event of events) {
+      const byPartition = new Map<number, Array<{ event: ObjectEvent; metadata?: string }>>();
+      // With tracing on, every event starts its own trace here; its source-watch job carries it.
+      const spans = events.map((event) => {
+        const started = startIntakeSpan(event);
         const index = partitionOf(event.bucket, event.key, partitions.length);
-        byPartition.set(index, [...(byPartition.get(index) ?? []), event]);
-      }
-      await Promise.all(
-        [...byPartition].map(([index, batch]) =>
-          partitions[index]!.addBulk(
-            batch.map((event) => ({
-              name: STEP["source-watch"].name,
-              data: { event, polls: 0 } satisfies SourceWatchPayload,
-              opts: { jobId: sourceWatchJobId(event) },
-            })),
+        byPartition.set(index, [
+          ...(byPartition.get(index) ?? []),
+          started ? { event, metadata: started.metadata } : { event },
+        ]);
+        return started?.span;
+      });
+      try {
+        await Promise.all(
+          [...byPartition].map(([index, batch]) =>
+            partitions[index]!.addBulk(
+              batch.map(({ event, metadata }) => ({
+                name: STEP["source-watch"].name,
+                data: { event, polls: 0 } satisfies SourceWatchPayload,
+                opts: {
+                  jobId: sourceWatchJobId(event),
+                  ...(metadata !== undefined ? { telemetry: { metadata } } : {}),
+                },
+              })),
+            ),
           ),
-        ),
-      );
+        );
+      } catch (error) {
+        endSpans(spans, error);
+        throw error;
+      }
+      endSpans(spans);
     },
   };
 }

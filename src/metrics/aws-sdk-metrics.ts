@@ -1,3 +1,5 @@
+import type { Attributes } from "@opentelemetry/api";
+import { withAwsSpan } from "../telemetry/tracing.js";
 import { withUpstreamMetrics } from "./upstream-metrics.js";
 
 /** What the AWS SDK puts on its outputs and service errors. */
@@ -25,8 +27,22 @@ export function awsErrorStatus(error: unknown): string | number {
 
 /**
  * Runs one AWS SDK call inside {@link withUpstreamMetrics}: `upstream` is `s3` or `sqs`, the
- * operation is the command name without `Command`, the status the response's HTTP status.
+ * operation is the command name without `Command`, the status the response's HTTP status. With
+ * tracing on, a call made inside a trace (a step's job) is a CLIENT span too, with `attributes`
+ * (bucket, key); calls outside one (the SQS long poll) are not traced.
  */
-export function withAwsMetrics<T>(upstream: string, command: string, run: () => Promise<T>): Promise<T> {
-  return withUpstreamMetrics(upstream, command, run, (output) => httpStatusOf(output) ?? 200, awsErrorStatus);
+export function withAwsMetrics<T>(
+  upstream: string,
+  command: string,
+  run: () => Promise<T>,
+  attributes?: Attributes,
+): Promise<T> {
+  return withAwsSpan(
+    upstream.toUpperCase(),
+    command,
+    attributes,
+    () =>
+      withUpstreamMetrics(upstream, command, run, (output) => httpStatusOf(output) ?? 200, awsErrorStatus),
+    httpStatusOf,
+  );
 }

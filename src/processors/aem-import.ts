@@ -19,6 +19,7 @@ import {
   saveAemFiles,
   type AemFile,
 } from "./aem-files.js";
+import { linkPackages } from "../telemetry/tracing.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay } from "./poll-delay.js";
 
@@ -176,6 +177,7 @@ async function buildBatch(deps: ChainDeps, ids: string[], folder: string, ctx: S
     if (byIngest.has(id)) continue;
     const record = await deps.records.get(id);
     if (!record || (await deps.records.isTerminal(id))) continue;
+    linkPackages([record.traceparent]);
     if (!record.package) {
       await deps.records.fail(id, "aem-import: the ingest has no assembled package");
       continue;

@@ -13,6 +13,7 @@ import { defineProcessor, type StepContext, type StepResult } from "../queues/st
 import { STEP } from "../queues/steps.js";
 import type { AtomPushPayload } from "../queues/payloads.js";
 import { TERMINAL_STATES, type IngestPackage, type IngestRecord } from "../records/ingest-record.js";
+import { linkPackages } from "../telemetry/tracing.js";
 import type { ChainDeps } from "./deps.js";
 import { requireVimond } from "./vimond-adapters.js";
 
@@ -186,6 +187,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
   async function members(batch: InflightBatch, mediaFeedId: string): Promise<Member[]> {
     const found: Member[] = [];
     const loaded = await records.getMany(batch.ingestIds);
+    linkPackages(loaded.map((record) => record?.traceparent));
     for (const [i, id] of batch.ingestIds.entries()) {
       const record = loaded[i];
       if (!record || TERMINAL_STATES.has(record.state)) continue;

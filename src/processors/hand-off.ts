@@ -3,6 +3,8 @@ import { ingestJobId, jobId } from "../queues/job-options.js";
 import { luaScript } from "../queues/lua-script.js";
 import type { IngestRecord } from "../records/ingest-record.js";
 import type { RecordUpdate } from "../records/record-store.js";
+import { TRACE_FIELD } from "../records/ingest-record.js";
+import { currentTraceparent } from "../telemetry/tracing.js";
 import type { ChainDeps } from "./deps.js";
 
 /**
@@ -66,10 +68,14 @@ export async function handOff(
   const ingestId = record.id;
   const pushOnce = luaScript(deps.redis, "ingestHandOffPushOnce", 2, PUSH_ONCE);
   const { slot, delay } = windowOf(deps);
+  // With tracing on, the package's trace context goes on its record: steps after a batch (which
+  // has one parent, the first package's) use it to rejoin this package's trace.
+  const traceparent = currentTraceparent();
   // Queued first: a flush that finds the id must find the record ready for it.
   const queue = (message: string, upstream?: RecordUpdate["upstream"]) =>
     deps.records.update(ingestId, {
       ...also,
+      ...(traceparent !== undefined ? { fields: { ...also.fields, [TRACE_FIELD]: traceparent } } : {}),
       ...(upstream ? { upstream } : {}),
       transition: { to: "queued", from: ["received", "waiting-objects"] },
       history: [...(also.history ?? []), { step: "source-watch", message }],

@@ -11,6 +11,7 @@ import { STEP } from "../queues/steps.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
 import { pollDelay, retryAfterOf } from "./poll-delay.js";
+import { inPackageTrace, linkPackages } from "../telemetry/tracing.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 
@@ -268,6 +269,7 @@ export function createJobPollProcessor(deps: ChainDeps) {
     const live = loaded.filter((record) => !TERMINAL_STATES.has(record.state));
     if (live.length === 0) return { outcome: "skipped", reason: "every ingest of the job already ended" };
     const liveIds = live.map((r) => r.id);
+    linkPackages(live.map((record) => record.traceparent));
     if (payload.polls === 0) {
       await records.updateMany(
         liveIds.map(
@@ -327,7 +329,10 @@ export function createJobPollProcessor(deps: ChainDeps) {
     const counts: Partial<Record<Verdict, number>> = {};
     for (const record of live) {
       const mine = placement.byIngest.get(record.id) ?? [];
-      const verdict = await settle(payload, job, record, mine, stillUnplaced, startedAt);
+      // Its next jobs (status-track, image-fetch, remediate) belong to the package's own trace.
+      const verdict = await inPackageTrace({ ingestId: record.id, traceparent: record.traceparent }, () =>
+        settle(payload, job, record, mine, stillUnplaced, startedAt),
+      );
       counts[verdict] = (counts[verdict] ?? 0) + 1;
       if (verdict === "unsettled") unsettled.push(record.id);
       if (verdict === "unplaced") waitingForTasks.push(record);

@@ -8,6 +8,7 @@ import { runOf, TERMINAL_STATES, type IngestPackage, type StepTiming } from "../
 import { matchRoute } from "../routing/match-route.js";
 import { assembleManifest, assembleMedia, tombstonePackage, type Assembly } from "./assemble-package.js";
 import type { ChainDeps } from "./deps.js";
+import { ATTR, annotateActiveSpan } from "../telemetry/tracing.js";
 import { handOff } from "./hand-off.js";
 import { entryIdKey, keySlug, packageIdOf } from "./package-identity.js";
 import { pollDelay } from "./poll-delay.js";
@@ -230,6 +231,7 @@ export function createSourceWatchProcessor(
       return { outcome: "skipped", reason: `route ${route.name} ignores deletes` };
 
     const id = objectVersionKey(event);
+    annotateActiveSpan({ [ATTR.ingestId]: id, [ATTR.bucket]: event.bucket, [ATTR.key]: event.key });
     if (isDelete) {
       const present = await deleteNotApplied(deps, event, id, ctx);
       if (present !== undefined) return present;

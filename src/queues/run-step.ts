@@ -1,6 +1,7 @@
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { moduleLogger } from "../log/logger.js";
 import { withProcessorMetrics, type ProcessorOutcome } from "../metrics/processor-metrics.js";
+import { ATTR, annotateActiveSpan } from "../telemetry/tracing.js";
 import { runAsStep } from "./current-step.js";
 import type { StepProcessor, StepResult } from "./step.js";
 
@@ -30,7 +31,12 @@ export function toBullProcessor(processor: StepProcessor) {
   const { step } = processor;
   const log = moduleLogger(step.name);
   return async (job: Job, token?: string): Promise<StepResult> => {
-    const jobLog = log.child({ jobId: job.id, ingestId: (job.data as { ingestId?: unknown })?.ingestId });
+    const ingestId = (job.data as { ingestId?: unknown })?.ingestId;
+    const jobLog = log.child({ jobId: job.id, ingestId });
+    annotateActiveSpan({
+      [ATTR.step]: step.name,
+      ...(typeof ingestId === "string" ? { [ATTR.ingestId]: ingestId } : {}),
+    });
     const result = await withProcessorMetrics(
       step.name,
       async () => {
@@ -47,6 +53,7 @@ export function toBullProcessor(processor: StepProcessor) {
       },
       classify(job),
     );
+    annotateActiveSpan({ [ATTR.outcome]: result.outcome });
     if (result.outcome === "waiting") {
       await job.moveToDelayed(Date.now() + Math.max(0, Math.round(result.delayMs)), token);
       throw new DelayedError();

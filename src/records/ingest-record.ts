@@ -67,6 +67,12 @@ export const UPSTREAM_ID_FIELDS = [
 ] as const;
 export type UpstreamIdField = (typeof UPSTREAM_ID_FIELDS)[number];
 
+/**
+ * Record hash field holding the package's trace context, written at hand-off when tracing is on.
+ * Batch steps link to it and the per-package steps after a batch are parented to it.
+ */
+export const TRACE_FIELD = "trace";
+
 export interface StepTiming {
   status: "running" | "done" | "failed" | "skipped" | "waiting";
   startedAt: number;
@@ -96,6 +102,8 @@ export interface IngestRecord {
   eventAt: number;
   pushedAt?: number;
   lastError?: string;
+  /** W3C traceparent of the package's trace (hand-off, with tracing on): see {@link TRACE_FIELD}. */
+  traceparent?: string;
   package?: IngestPackage;
   upstream: Partial<Record<UpstreamIdField, string>>;
   steps: Record<string, StepTiming>;

@@ -120,10 +120,10 @@ return {'final', final}
  * Re-opens a failed or cancelled record as \`received\` so source-watch runs it again from the
  * start. Transitions refuse to leave a terminal state (by design: workers must never revive an
  * ingest), so an operator retry needs this one explicit way back. It clears what belonged to the
- * previous run (end time, error, hand-off marker, branches, step timings, upstream ids, counters)
- * so the new run neither reuses a stale import job nor inherits exhausted retry bounds; identity,
- * creation time, labels and the history stay. ARGV: allowed states (","), now. Returns
- * {"ok", retry count} or {"missing"|"refused", current state}.
+ * previous run (end time, error, hand-off marker, trace context, branches, step timings, upstream
+ * ids, counters) so the new run neither reuses a stale import job nor inherits exhausted retry
+ * bounds; identity, creation time, labels and the history stay. ARGV: allowed states (","), now.
+ * Returns {"ok", retry count} or {"missing"|"refused", current state}.
  */
 export const REOPEN = `
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -132,6 +132,7 @@ if not string.find(',' .. ARGV[1] .. ',', ',' .. state .. ',', 1, true) then ret
 for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
   local p3, p4, p5 = string.sub(f, 1, 3), string.sub(f, 1, 4), string.sub(f, 1, 5)
   if f == 'finishedAt' or f == 'lastError' or f == 'handoff' or f == 'pending' or f == 'pushedAt' or f == 'package'
+    or f == 'trace'
     or p3 == 'br:' or p3 == 'up:' or p5 == 'step:' or (p4 == 'att:' and f ~= 'att:retry') then
     redis.call('HDEL', KEYS[1], f)
   end

@@ -5,6 +5,7 @@ import { currentStep } from "../queues/current-step.js";
 import {
   packageSchema,
   TERMINAL_STATES,
+  TRACE_FIELD,
   type HistoryEntry,
   type IngestPackage,
   type IngestRecord,
@@ -501,6 +502,7 @@ function toRecord(hash: Record<string, string>): IngestRecord {
   if (hash.finishedAt) record.finishedAt = Number(hash.finishedAt);
   if (hash.pushedAt) record.pushedAt = Number(hash.pushedAt);
   if (hash.lastError) record.lastError = hash.lastError;
+  if (hash[TRACE_FIELD]) record.traceparent = hash[TRACE_FIELD];
   if (hash.package) record.package = packageSchema.parse(JSON.parse(hash.package));
   for (const [field, value] of Object.entries(hash)) {
     if (field.startsWith("up:")) record.upstream[field.slice(3) as UpstreamIdField] = value;

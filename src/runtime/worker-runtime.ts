@@ -12,6 +12,7 @@ import { checkLayout } from "../ops/partition-migration.js";
 import { partitionPrefixes } from "../queues/partitions.js";
 import { toBullProcessor } from "../queues/run-step.js";
 import { buildStepRegistry, type StepDefinition, type StepProcessor } from "../queues/step.js";
+import { queueTelemetry } from "../telemetry/tracing.js";
 
 const log = moduleLogger("runtime");
 
@@ -127,6 +128,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const target = { url: options.redisUrl, clusterNodes: options.redisClusterNodes ?? [] };
   const redis = createRedis(target, "producer");
   const workerConnection = createRedis(target, "worker");
+  const bullTelemetry = queueTelemetry();
+  const telemetry = bullTelemetry ? { telemetry: bullTelemetry } : {};
   const partitions: Partition[] = partitionPrefixes(options.prefix, options.partitions ?? 1).map(
     (prefix, index) => {
       const queues = new Map<StepName, Queue>();
@@ -135,6 +138,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           connection: redis,
           prefix,
           defaultJobOptions: step.jobOptions,
+          // Only with tracing on: otherwise BullMQ skips its span wrappers and jobs carry no trace metadata.
+          ...telemetry,
         });
         // Errors surface on the shared connection's listener; this keeps them from being unhandled.
         queue.on("error", () => {});
@@ -199,6 +204,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // A job whose worker dies twice (a rolling deploy during a crash loop) should still get its
       // retries; BullMQ's default of 1 fails it on the second stall.
       maxStalledCount: 3,
+      ...telemetry,
     });
     worker.on("error", (error) => log.error({ step: name, err: error.message }, "worker error"));
     worker.on("failed", (job, error) => {

@@ -156,8 +156,11 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
 
   async function head(bucket: string, key: string): Promise<S3HeadResult> {
     try {
-      const out = await withAwsMetrics(UPSTREAM, "HeadObject", () =>
-        s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+      const out = await withAwsMetrics(
+        UPSTREAM,
+        "HeadObject",
+        () => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+        { "aws.s3.bucket": bucket, "aws.s3.key": key },
       );
       const versionId = presentVersionId(out.VersionId);
       return {
@@ -177,8 +180,11 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
 
   async function openGet(input: GetObjectCommandInput): Promise<OpenedGet> {
     const abort = new AbortController();
-    const out = await withAwsMetrics(UPSTREAM, "GetObject", () =>
-      s3.send(new GetObjectCommand(input), { abortSignal: abort.signal }),
+    const out = await withAwsMetrics(
+      UPSTREAM,
+      "GetObject",
+      () => s3.send(new GetObjectCommand(input), { abortSignal: abort.signal }),
+      { "aws.s3.bucket": input.Bucket ?? "", "aws.s3.key": input.Key ?? "" },
     );
     return {
       out,
