@@ -56,6 +56,7 @@ flight (fresh prefix, reset simulator). Reports, from the simulator's /_sim/stat
 requests per in-flight ingest per simulated minute while all are in flight, upstream requests per
 package, 429s, packages finished, and the goal (≤ 0.05 with sweeps at 10,000). Writes
 bench/results/<date>-long-encode.json.
+  --in-flight M             default 10,000
   --per-ingest-in-flight P  default min(M, 1000): polling 10,000 at F is more than a 2-core machine
                             drives (the figure is per ingest; the report says what was measured)
   --speed F                 default 5 (--quick: 100); up to ~200, where POLL_INITIAL_DELAY_MS

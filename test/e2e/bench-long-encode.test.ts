@@ -125,4 +125,12 @@ describe("ingest-worker bench --long-encode", () => {
     const written = JSON.parse(await readFile(join(results, files[0]!), "utf8")) as Report;
     expect(written.longEncode.sweeps.statusRequests).toBe(sweeps.statusRequests);
   });
+
+  it("refuses a speed that would divide a worker timer below its minimum, with exit code 2", async () => {
+    const run = spawnNode([CLI, "bench", "--long-encode", "--speed", "300"], {});
+    expect(await run.exited).toBe(2);
+    expect(run.output()).toContain(
+      "POLL_INITIAL_DELAY_MS 2000 / 300 = 7 ms is below what the worker accepts",
+    );
+  });
 });
