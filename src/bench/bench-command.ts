@@ -13,12 +13,16 @@ import { simPost, startReferenceProcess, startSimulatorProcess, startWorkerProce
 import { runCeiling } from "./ceiling.js";
 import { BENCH_BUCKET, postEvents, putSharedMedia, putSidecars, waitForRecords } from "./chain-bench.js";
 import { startCompletionReceiver } from "./completion-receiver.js";
+import { runLongEncode, scaledTimers } from "./long-encode.js";
+import { printLongEncodeReport } from "./long-encode-report.js";
 import { measureRun, type RunContext } from "./measure-run.js";
 import { processMemory } from "./process-memory.js";
 import { usedMemory } from "./redis-stats.js";
 
 export const BENCH_HELP = `Usage: ingest-worker bench [--quick] [--json] [--count N] [--rate R] [--in-flight M]
                          [--warmup W] [--ceiling-items C]
+       ingest-worker bench --long-encode [--quick] [--json] [--in-flight M] [--per-ingest-in-flight P]
+                         [--speed F] [--encode-minutes E] [--status-rate-limit R]
 
 Measures, in one run on one Redis:
   ceiling    a bare BullMQ chain of 6 no-op stages (the most this Redis and CPU allow), C items
@@ -42,6 +46,24 @@ the issue's goals. Writes bench/results/<date>.json.
 Packages/s is N over the time from the first event to the last finished package. It is capacity
 only when the run falls behind the offered rate (or with --rate 0); when it keeps up, it is the
 offered rate, and the table says so.
+
+With --long-encode it runs only the long-encode scenario (bench/README.md): video ingests that
+take minutes (E minutes of encoding ±10 %, plus retrieval, distribution and playout), with the
+simulator at --speed F and the worker's POLL_INITIAL_DELAY_MS, POLL_MAX_DELAY_MS,
+STATUS_SWEEP_INTERVAL_MS and STATUS_SWEEP_FALLBACK_MS divided by F, so counts per simulated minute
+are a deployment's. Twice: per-ingest polling with P in flight, then STATUS_SWEEP=true with M in
+flight (fresh prefix, reset simulator). Reports, from the simulator's /_sim/stats, Status API
+requests per in-flight ingest per simulated minute while all are in flight, upstream requests per
+package, 429s, packages finished, and the goal (≤ 0.05 with sweeps at 10,000). Writes
+bench/results/<date>-long-encode.json.
+  --in-flight M             default 10,000
+  --per-ingest-in-flight P  default min(M, 1000): polling 10,000 at F is more than a 2-core machine
+                            drives (the figure is per ingest; the report says what was measured)
+  --speed F                 default 5 (--quick: 100); up to ~200, where POLL_INITIAL_DELAY_MS
+                            (2000 / F) reaches the worker's minimum of 10 ms
+  --encode-minutes E        default 20 (--quick: 5)
+  --status-rate-limit R     Status API requests per simulated second before 429 (default 50; 0: none)
+  (--quick: M = P = 40)
 
 Options:
   --quick            N = 500, M = 1000, W = 100, C = 1000 (default N = 5000, M = 10000, W = 300,
@@ -78,6 +100,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
         "in-flight": { type: "string" },
         warmup: { type: "string" },
         "ceiling-items": { type: "string" },
+        "long-encode": { type: "boolean", default: false },
+        "per-ingest-in-flight": { type: "string" },
+        speed: { type: "string" },
+        "encode-minutes": { type: "string" },
+        "status-rate-limit": { type: "string" },
         results: { type: "string", default: "bench/results" },
         help: { type: "boolean", short: "h" },
       },
@@ -91,6 +118,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const quick = values.quick;
+  if (values["long-encode"]) return longEncodeCommand(values);
   const count = wholeNumber(values.count, quick ? 500 : 5000);
   const inFlight = wholeNumber(values["in-flight"], quick ? 1000 : 10000);
   const warmup = wholeNumber(values.warmup, quick ? 100 : 300);
@@ -175,6 +203,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
         env: {
           WORKER_CONCURRENCY: String(CONCURRENCY),
           POLL_INITIAL_DELAY_MS: String(POLL_INITIAL_DELAY_MS),
+          // Zero-latency upstreams settle at the first read: a 30 s sweep would only add its wait.
+          STATUS_SWEEP: "false",
           ATOM_BATCH_MAX_WAIT_MS: String(ATOM_BATCH_MAX_WAIT_MS),
           NOTIFY_URLS: receiver.url,
         },
@@ -370,6 +400,78 @@ export async function benchCommand(argv: string[]): Promise<number> {
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
     await redis.quit();
+    await localRedis?.stop();
+  }
+}
+
+/** A positive number option: its value, the default when absent, undefined when malformed. */
+function positive(value: string | undefined, fallback: number): number | undefined {
+  const n = value === undefined ? fallback : Number(value);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
+}
+
+/** `bench --long-encode`: the long-encode scenario alone (long-encode.ts). */
+async function longEncodeCommand(values: {
+  quick: boolean;
+  json: boolean;
+  results: string;
+  "in-flight"?: string | undefined;
+  "per-ingest-in-flight"?: string | undefined;
+  speed?: string | undefined;
+  "encode-minutes"?: string | undefined;
+  "status-rate-limit"?: string | undefined;
+}): Promise<number> {
+  const quick = values.quick;
+  const inFlight = wholeNumber(values["in-flight"], quick ? 40 : 10_000);
+  const perIngestInFlight = wholeNumber(values["per-ingest-in-flight"], Math.min(inFlight ?? 0, 1000));
+  const speed = positive(values.speed, quick ? 100 : 5);
+  const encodeMinutes = positive(values["encode-minutes"], quick ? 5 : 20);
+  const statusRateLimit = Number(values["status-rate-limit"] ?? 50);
+  if (!inFlight || !perIngestInFlight) {
+    process.stderr.write(
+      "ingest-worker bench: --in-flight and --per-ingest-in-flight must be whole numbers, 1 or more\n",
+    );
+    return EXIT.usage;
+  }
+  const timers = speed === undefined ? "must be a positive number" : scaledTimers(speed);
+  if (typeof timers === "string") {
+    process.stderr.write(`ingest-worker bench: --speed ${values.speed}: ${timers}\n`);
+    return EXIT.usage;
+  }
+  if (encodeMinutes === undefined || !Number.isFinite(statusRateLimit) || statusRateLimit < 0) {
+    process.stderr.write(
+      "ingest-worker bench: --encode-minutes must be a positive number, --status-rate-limit 0 or more\n",
+    );
+    return EXIT.usage;
+  }
+  configureLogger({ level: "warn" });
+  const say = (line: string) => {
+    if (!values.json) process.stdout.write(`${line}\n`);
+  };
+  let localRedis: LocalRedis | undefined;
+  const redisUrl = process.env.REDIS_URL ?? (localRedis = await startLocalRedis()).url;
+  try {
+    const longEncode = await runLongEncode({
+      redisUrl,
+      inFlight,
+      perIngestInFlight,
+      speed: speed!,
+      encodeMinutes,
+      statusRateLimit,
+      runId: Date.now().toString(36),
+      timeoutMs: TIMEOUT_MS + (encodeMinutes * 2 * 60_000) / speed!,
+      say,
+    });
+    const result = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, longEncode };
+    await mkdir(values.results, { recursive: true });
+    const file = `${values.results}/${result.date.slice(0, 19).replace(/:/g, "-")}-long-encode.json`;
+    await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+    printLongEncodeReport(longEncode, say);
+    say(`\nwritten to ${file}`);
+    if (values.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    const allDone = [longEncode.perIngest, longEncode.sweeps].every((r) => r.completed === r.packages);
+    return allDone ? EXIT.ok : EXIT.failure;
+  } finally {
     await localRedis?.stop();
   }
 }

@@ -73,8 +73,9 @@ export interface SimInfo {
   token: string;
 }
 
-export async function startSimulatorProcess(): Promise<{ child: Child; info: SimInfo }> {
-  const child = spawnCli(["simulate", "--json", "--speed", "1"], {});
+/** The simulator as a child process; `speed` divides its simulated durations (the long-encode run). */
+export async function startSimulatorProcess(speed = 1): Promise<{ child: Child; info: SimInfo }> {
+  const child = spawnCli(["simulate", "--json", "--speed", String(speed)], {});
   const line = await waitForLine(child, /^\{"ais":/);
   return { child, info: JSON.parse(line) as SimInfo };
 }

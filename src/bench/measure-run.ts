@@ -60,7 +60,8 @@ export interface RunResult {
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-async function upstreamCounts(simulatorUrl: string): Promise<Map<string, number>> {
+/** Requests per operation the simulator answered so far, setup (tokens, feed creation) left out. */
+export async function upstreamCounts(simulatorUrl: string): Promise<Map<string, number>> {
   const stats = (await (await fetch(`${simulatorUrl}/_sim/stats`)).json()) as {
     requests: Record<string, Record<string, number>>;
   };

@@ -151,8 +151,8 @@ export const envSchema = z.object({
     "An ingest not finished after this long is failed as stuck.",
   ),
   STATUS_SWEEP: doc(
-    boolean(false),
-    "Follow video ingests with one bulk GET /ingests sweep per tenant instead of one poll per ingest (docs/operations.md, Status sweeps).",
+    boolean(true),
+    "Follow video ingests with one bulk GET /ingests sweep per tenant instead of one poll per ingest (docs/operations.md, Status sweeps); false polls per ingest.",
   ),
   STATUS_SWEEP_INTERVAL_MS: doc(integer(30_000, 10), "Interval of the status sweep (STATUS_SWEEP)."),
   STATUS_SWEEP_FALLBACK_MS: doc(

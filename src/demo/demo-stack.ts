@@ -94,6 +94,9 @@ export async function startDemoStack(options: DemoStackOptions): Promise<DemoSta
     ASSETS_TOKEN: sim.token,
     POLL_INITIAL_DELAY_MS: "250",
     POLL_MAX_DELAY_MS: "2000",
+    // Status sweeps (the default) at the demo's pace: a 30 s interval would idle its short encodes.
+    STATUS_SWEEP_INTERVAL_MS: "500",
+    STATUS_SWEEP_FALLBACK_MS: "2500",
     ATOM_BATCH_MAX_WAIT_MS: "100",
     ...(queueUrl ? { SQS_QUEUE_URL: queueUrl, SQS_ENDPOINT: sim.urls.sqs } : {}),
     ...options.env,

@@ -54,6 +54,10 @@ export const FAST_WORKER_ENV: Record<string, string> = {
   POLL_INITIAL_DELAY_MS: "100",
   POLL_MAX_DELAY_MS: "1000",
   ATOM_BATCH_MAX_WAIT_MS: "50",
+  // Quick sweeps (the default follows ingests by sweeping): a fallback of a few intervals, as
+  // docs/operations.md advises, so a killed sweeper's ingests read for themselves within seconds.
+  STATUS_SWEEP_INTERVAL_MS: "500",
+  STATUS_SWEEP_FALLBACK_MS: "2000",
   JOB_LOCK_MS: "5000",
   STALLED_INTERVAL_MS: "1000",
   SHUTDOWN_TIMEOUT_MS: "2000",

@@ -76,6 +76,9 @@ export async function startChainHarness(options: ChainHarnessOptions): Promise<C
     POLL_INITIAL_DELAY_MS: "20",
     POLL_MAX_DELAY_MS: "200",
     ATOM_BATCH_MAX_WAIT_MS: "20",
+    // This harness runs processors, not the service, so no sweeper: status-track polls per ingest
+    // (the tests of sweeps, test/integration/status-sweep.test.ts, set STATUS_SWEEP themselves).
+    STATUS_SWEEP: "false",
     ...options.env,
     ...options.simEnv?.(sim),
   });
