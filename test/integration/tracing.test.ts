@@ -30,7 +30,14 @@ describe("tracing", () => {
       redisUrl: testRedisUrl(),
       prefix: uniquePrefix("tracing"),
       // Long enough that both packages are pending when the first push runs: one batch for two.
-      env: { ATOM_BATCH_MAX_WAIT_MS: "2500", POLL_INITIAL_DELAY_MS: "50", POLL_MAX_DELAY_MS: "200" },
+      // Per-ingest status polls, so each package's status reads sit in its own trace (a sweep's
+      // list requests serve every ingest at once and belong to none).
+      env: {
+        ATOM_BATCH_MAX_WAIT_MS: "2500",
+        POLL_INITIAL_DELAY_MS: "50",
+        POLL_MAX_DELAY_MS: "200",
+        STATUS_SWEEP: "false",
+      },
     });
   }, 60_000);
   afterAll(async () => {
