@@ -11,7 +11,9 @@ Commands:
   demo [--count N] [--json] [--keep]  the whole chain on embedded S3, the upstream simulator and
                               Redis; --keep leaves them running and prints the env for 'run'
   simulate [--port P] [--routes FILE] [--json]  the upstream simulator on its own
-  bench [--quick] [--json]    the benchmark: chain vs the bare-BullMQ ceiling, latency, upstream economy
+  bench [--quick] [--json] [--long-encode]  the benchmark: the chain against a same-work
+                              reference and the bare-BullMQ ceiling, latency, upstream economy;
+                              --long-encode: status requests per in-flight ingest, polls vs sweeps
   config <check|reference>    validate the configuration, or print the variable reference
   status [ID] [--json]        recent ingests (filters: --status --target --route --limit), or one in full
   replay s3://BUCKET/KEY      queue one object as if S3 had just announced it; prints the ingest id
