@@ -13,9 +13,15 @@ export type StepResult =
   | { outcome: "skipped"; reason: string }
   | { outcome: "waiting"; delayMs: number; reason?: string };
 
+/**
+ * What processors use of their BullMQ job. A step run inline from another job (see
+ * inline-step.ts) has no job of its own and gets a stand-in with these.
+ */
+export type StepJob = Pick<Job, "id" | "data" | "opts" | "attemptsMade" | "processedOn" | "updateData">;
+
 /** Per-job context handed to a processor next to its parsed payload. */
 export interface StepContext {
-  job: Job;
+  job: StepJob;
   /** Lock token of the job, needed to re-delay it. */
   token: string | undefined;
   log: Logger;
