@@ -20,9 +20,13 @@ import { requireVimond } from "./vimond-adapters.js";
 const STEP_NAME = "job-poll";
 
 /** A branch job-poll starts for a settled ingest, with the id its job has when it is one. */
-type BranchStart =
-  | { step: "status-track"; payload: StatusTrackPayload; jobId: string }
-  | { step: "image-fetch"; payload: ImageFetchPayload; jobId: string };
+type BranchStart = (
+  { step: "status-track"; payload: StatusTrackPayload } | { step: "image-fetch"; payload: ImageFetchPayload }
+) & {
+  jobId: string;
+  /** The record as job-poll left it, when its update went through (handed to an inline run). */
+  record?: IngestRecord;
+};
 
 export interface JobPollOptions {
   /**
@@ -84,11 +88,11 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     await mapLimit(starts, env.WORKER_CONCURRENCY, async (start) => {
       const { jobId } = start;
       if (start.step === "status-track") {
-        await startBranch(inline.statusTrack, start.payload, ctx, (data, delay) =>
+        await startBranch(inline.statusTrack, start.payload, start.record, ctx, (data, delay) =>
           deps.enqueue("status-track", data, { jobId, ...(delay ? { delay } : {}) }),
         );
       } else {
-        await startBranch(inline.imageFetch, start.payload, ctx, (data, delay) =>
+        await startBranch(inline.imageFetch, start.payload, start.record, ctx, (data, delay) =>
           deps.enqueue("image-fetch", data, { jobId, ...(delay ? { delay } : {}) }),
         );
       }
@@ -98,11 +102,12 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
   async function startBranch<S extends z.ZodType>(
     processor: StepProcessor<S> | undefined,
     payload: z.infer<S> & { ingestId: string },
+    record: IngestRecord | undefined,
     ctx: StepContext,
     asJob: (data: z.infer<S>, delay?: number) => Promise<void>,
   ): Promise<void> {
     if (!processor) return asJob(payload);
-    const outcome = await runStepInline(processor, payload, ctx.log);
+    const outcome = await runStepInline(processor, payload, ctx.log, record);
     if ("error" in outcome) {
       ctx.log.info(
         { ingestId: payload.ingestId, step: processor.step.name, err: (outcome.error as Error)?.message },
@@ -121,6 +126,15 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     startedAt: number,
     retryAfterMs?: number,
   ): Promise<StepResult> {
+    // The step shows as waiting from its first wait on; a job settled at its first poll goes
+    // straight to its verdict, which is one record write per ingest fewer.
+    if (payload.polls === 0) {
+      await records.updateMany(
+        ingestIds.map(
+          (id) => [id, { step: { name: STEP_NAME, timing: { status: "waiting", startedAt } } }] as const,
+        ),
+      );
+    }
     await ctx.job.updateData({ ...payload, ingestIds, polls: payload.polls + 1, startedAt });
     const delayMs =
       retryAfterMs ??
@@ -280,21 +294,31 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
       return "failed";
     }
     // Asset id, branches, state and timing in one Redis call, before the branch jobs exist.
-    await records.update(id, {
+    const endedAt = deps.now();
+    const detail = `asset ${assetId}; branches ${branches.join(", ")}`;
+    const moved = await records.update(id, {
       upstream: { assetId },
       branches,
       transition: { to: "processing", from: ["queued", "pushing", "importing"] },
-      step: {
-        name: STEP_NAME,
-        timing: {
-          status: "done",
-          startedAt,
-          endedAt: deps.now(),
-          detail: `asset ${assetId}; branches ${branches.join(", ")}`,
-        },
-      },
+      step: { name: STEP_NAME, timing: { status: "done", startedAt, endedAt, detail } },
     });
     const run = runOf(record);
+    // What that update made of the record, for the branches run inline. Only when it moved the
+    // record (or found it processing already, a re-run): otherwise they read it themselves.
+    const written: IngestRecord | undefined =
+      moved || record.state === "processing"
+        ? {
+            ...record,
+            state: "processing",
+            upstream: { ...record.upstream, assetId },
+            // Branches are declared once: a record that had them keeps its own.
+            branches:
+              Object.keys(record.branches).length > 0
+                ? record.branches
+                : Object.fromEntries(branches.map((b) => [b, "pending"])),
+            steps: { ...record.steps, [STEP_NAME]: { status: "done", startedAt, endedAt, detail } },
+          }
+        : undefined;
     // A re-run of this job (after a crash) finds branches that already reported: they need nothing.
     const open = (branch: string) => {
       const reported = record.branches[branch];
@@ -306,6 +330,7 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
         step: "status-track",
         payload: { ingestId: id, run, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
         jobId: ingestJobId("track", id, run),
+        ...(written ? { record: written } : {}),
       });
     }
     if (branches.includes("image-fetch") && open("image-fetch")) {
@@ -313,6 +338,7 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
         step: "image-fetch",
         payload: { ingestId: id, run, assetId },
         jobId: ingestJobId("img", id, run),
+        ...(written ? { record: written } : {}),
       });
     }
     return "branched";
@@ -330,13 +356,6 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     const live = loaded.filter((record) => !TERMINAL_STATES.has(record.state));
     if (live.length === 0) return { outcome: "skipped", reason: "every ingest of the job already ended" };
     const liveIds = live.map((r) => r.id);
-    if (payload.polls === 0) {
-      await records.updateMany(
-        liveIds.map(
-          (id) => [id, { step: { name: STEP_NAME, timing: { status: "waiting", startedAt } } }] as const,
-        ),
-      );
-    }
 
     let job: ImportJob;
     try {

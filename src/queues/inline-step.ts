@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import type { Logger } from "../log/logger.js";
 import { withProcessorMetrics } from "../metrics/processor-metrics.js";
+import type { IngestRecord } from "../records/ingest-record.js";
 import { runAsStep } from "./current-step.js";
 import type { StepJob, StepProcessor, StepResult } from "./step.js";
 
@@ -24,6 +25,7 @@ export async function runStepInline<S extends z.ZodType>(
   processor: StepProcessor<S>,
   payload: z.infer<S>,
   log: Logger,
+  record?: IngestRecord,
 ): Promise<InlineOutcome<z.infer<S>>> {
   const { step } = processor;
   let data = payload;
@@ -39,7 +41,9 @@ export async function runStepInline<S extends z.ZodType>(
   };
   try {
     const result = await withProcessorMetrics(step.name, () =>
-      runAsStep({ step: step.name }, () => processor.process(payload, { job, token: undefined, log })),
+      runAsStep({ step: step.name }, () =>
+        processor.process(payload, { job, token: undefined, log, ...(record ? { record } : {}) }),
+      ),
     );
     return { result, data };
   } catch (error) {

@@ -1,6 +1,7 @@
 import type { Job, JobsOptions } from "bullmq";
 import type { z } from "zod";
 import type { Logger } from "../log/logger.js";
+import type { IngestRecord } from "../records/ingest-record.js";
 import type { StepName } from "./names.js";
 
 /**
@@ -25,6 +26,11 @@ export interface StepContext {
   /** Lock token of the job, needed to re-delay it. */
   token: string | undefined;
   log: Logger;
+  /**
+   * The record of the payload's ingest as the caller has just read and written it, when the step
+   * runs inline (see inline-step.ts): the processor need not read it again. Absent for jobs.
+   */
+  record?: IngestRecord;
 }
 
 /** A step: its queue name, its payload schema, and how its jobs are run. */

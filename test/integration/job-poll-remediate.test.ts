@@ -454,6 +454,8 @@ describe("job-poll with inline branches", () => {
   /** Branch runs by ingest: `inline:<branch>` from job-poll, `job:<branch>` as a job of its own. */
   const runs = new Map<string, string[]>();
   const note = (id: string, what: string) => runs.set(id, [...(runs.get(id) ?? []), what]);
+  /** The record job-poll handed each inline run, by `<ingest>:<branch>`. */
+  const handed = new Map<string, IngestRecord | undefined>();
 
   /**
    * Branch processors that report ok, except that an entry named `wait-*` asks to wait on its
@@ -467,6 +469,7 @@ describe("job-poll with inline branches", () => {
   ): Promise<StepResult> {
     const asJob = ctx.job.id !== undefined;
     note(p.ingestId, `${asJob ? "job" : "inline"}:${name}`);
+    if (!asJob) handed.set(`${p.ingestId}:${name}`, ctx.record);
     const record = await deps.records.get(p.ingestId);
     const entryId = record?.package?.entryId ?? "";
     if (!asJob && name === "status-track" && entryId.startsWith("wait-")) {
@@ -516,6 +519,15 @@ describe("job-poll with inline branches", () => {
     expect(runs.get(id)?.sort()).toEqual(["inline:image-fetch", "inline:status-track"]);
     expect(await branchJob("track", id)).toBeUndefined();
     expect(await branchJob("img", id)).toBeUndefined();
+    // Each inline run gets the record as job-poll wrote it, so it need not read it again.
+    for (const name of ["status-track", "image-fetch"]) {
+      expect(handed.get(`${id}:${name}`), name).toMatchObject({
+        id,
+        state: "processing",
+        upstream: { assetId: record.upstream.assetId },
+        branches: { "status-track": "pending", "image-fetch": "pending" },
+      });
+    }
   });
 
   it("turns an inline branch that waits or fails into its job, with the data it left", async () => {
