@@ -19,8 +19,7 @@ export const CREATE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4, #ARGV))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('LTRIM', KEYS[3], -${HISTORY_CAP}, -1)
+if redis.call('RPUSH', KEYS[3], ARGV[1]) > ${HISTORY_CAP} then redis.call('LTRIM', KEYS[3], -${HISTORY_CAP}, -1) end
 return 1
 `;
 
@@ -82,8 +81,10 @@ i = i + lines + 1
 for f = i, #ARGV do fields[#fields + 1] = ARGV[f] end
 if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
 if #history > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(history))
-  redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
+  -- RPUSH answers the length: trimmed only past the cap, not on every line (a LTRIM each).
+  if redis.call('RPUSH', KEYS[2], unpack(history)) > ${HISTORY_CAP} then
+    redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
+  end
 end
 return result
 `;
@@ -122,8 +123,8 @@ ending[#ending + 1] = final
 ending[#ending + 1] = 'finishedAt'
 ending[#ending + 1] = ARGV[4]
 redis.call('HSET', KEYS[1], unpack(ending))
-redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final}))
-redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
+local entry = cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final})
+if redis.call('RPUSH', KEYS[2], entry) > ${HISTORY_CAP} then redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1) end
 return {'final', final}
 `;
 
