@@ -4,6 +4,7 @@ import type { Env } from "../config/env.js";
 import { moduleLogger, type Logger } from "../log/logger.js";
 import { acceptNotification, type EventSink } from "./accept.js";
 import { NotificationError } from "./normalize.js";
+import { mapLimit } from "../queues/map-limit.js";
 
 /** Options of {@link createSqsConsumer}. */
 export interface SqsConsumerOptions {
@@ -27,20 +28,6 @@ export interface SqsConsumerOptions {
 type MessageOutcome = "enqueued" | "malformed" | "failed";
 
 const LOGGED_MALFORMED_CAP = 1000;
-
-/** Runs `work` over `items` with at most `limit` at once; results in input order. */
-async function mapLimit<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index] as T);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
 
 /**
  * Consumes S3 notifications (direct, or SNS-wrapped) from SQS. A message is deleted only after its

@@ -71,6 +71,12 @@ type BatchRedis = Redis & {
 const RECONCILE_SKEW_MS = 5 * 60_000;
 /** Most recent jobs inspected when looking for a push whose answer was lost. */
 const RECONCILE_MAX_JOBS = 20;
+/**
+ * How long a watch job waits before it looks at an in-flight batch again. Only an owner that failed
+ * for good (its attempts used up) or was removed leaves a batch for the watch to take over, so this
+ * bounds the delay of that rare case, not of ordinary pushes.
+ */
+export const WATCH_DELAY_MS = 10_000;
 /** BullMQ states in which the owner of a batch will still finish it. */
 const LIVE_JOB_STATES = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children"]);
 
@@ -178,7 +184,8 @@ export function createAtomPushProcessor(deps: ChainDeps) {
   /** Enqueues the next flush when entries arrived while this batch was out. */
   async function chainNext(payload: AtomPushPayload, keys: { pending: string }, batch: InflightBatch) {
     if ((await redis.llen(keys.pending)) === 0) return;
-    await deps.enqueue(STEP_NAME, payload, {
+    const { watch: _watch, ...flush } = payload;
+    await deps.enqueue(STEP_NAME, flush, {
       jobId: jobId("push", payload.mediaFeedId, "after", batch.owner, batch.startedAt),
     });
   }
@@ -392,9 +399,26 @@ export function createAtomPushProcessor(deps: ChainDeps) {
     if (kind === "empty") return { outcome: "skipped", reason: "nothing pending for the feed" };
     let batch = JSON.parse(value) as InflightBatch;
     if (batch.owner !== owner) {
-      const waitMs = Math.max(50, env.ATOM_BATCH_MAX_WAIT_MS) * (1 + deps.random());
+      // The owner chains the next flush itself when it releases the batch (chainNext), so a flush
+      // that finds the batch held has nothing to wait for and ends. Re-delaying every 50-100 ms
+      // instead cost ~9 job runs per push in a burst. One watch job per batch (a deterministic id)
+      // covers an owner that fails for good, which would chain nothing: it takes the batch over.
+      if (!payload.watch) {
+        const { watch: _watch, ...flushPayload } = payload;
+        await deps.enqueue(
+          STEP_NAME,
+          { ...flushPayload, watch: true },
+          { jobId: jobId("push", payload.mediaFeedId, "watch", batch.startedAt), delay: WATCH_DELAY_MS },
+        );
+        return { outcome: "skipped", reason: `batch in flight (${batch.owner}); it chains the next flush` };
+      }
+      const waitMs = WATCH_DELAY_MS * (1 + deps.random());
       if (await ownerIsLive(batch.owner)) {
-        return { outcome: "waiting", delayMs: waitMs, reason: `batch in flight (${batch.owner})` };
+        return {
+          outcome: "waiting",
+          delayMs: waitMs,
+          reason: `watching the batch in flight (${batch.owner})`,
+        };
       }
       // Its owner died (retries exhausted, removed): take it over; it may have pushed, so the
       // flush below reconciles exactly as the owner's own retry would.

@@ -45,7 +45,8 @@ export function createImageFetchProcessor(deps: ChainDeps) {
 
   return defineProcessor(STEP["image-fetch"], async (payload, ctx): Promise<StepResult> => {
     const { ingestId: id, assetId } = payload;
-    const record = await records.get(id);
+    // Run from job-poll, the record comes with the run (read and written there a moment ago).
+    const record = ctx.record ?? (await records.get(id));
     if (!record || TERMINAL_STATES.has(record.state)) {
       return { outcome: "skipped", reason: `ingest is ${record?.state ?? "missing"}` };
     }

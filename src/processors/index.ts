@@ -17,13 +17,19 @@ import { createStatusTrackProcessor } from "./status-track.js";
  * missing or duplicate processor.
  */
 export function buildProcessors(deps: ChainDeps): StepProcessor[] {
+  const statusTrack = createStatusTrackProcessor(deps);
+  const imageFetch = createImageFetchProcessor(deps);
   return [
     createSourceWatchProcessor(deps),
     createAtomPushProcessor(deps),
-    createJobPollProcessor(deps),
+    // The branches' first runs happen inside job-poll (two jobs per package fewer). With status
+    // sweeps a first status-track run only registers and parks, so it stays a job.
+    createJobPollProcessor(deps, {
+      inlineBranches: { imageFetch, ...(deps.env.STATUS_SWEEP ? {} : { statusTrack }) },
+    }),
     createRemediateProcessor(deps),
-    createStatusTrackProcessor(deps),
-    createImageFetchProcessor(deps),
+    statusTrack,
+    imageFetch,
     createAemImportProcessor(deps),
     createAemPollProcessor(deps),
     createAssetsRegisterProcessor(deps),

@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import type { FeedScope, ImportJob, ImportTask } from "../adapters/ais/ais-adapter.js";
 import { isSettled } from "../adapters/ais/ais-states.js";
 import { KNOWN_TASK_TYPES } from "../adapters/ais/task-normalizer.js";
@@ -5,8 +6,10 @@ import { isUpstreamError } from "../adapters/http/upstream-error.js";
 import { aisUnplacedTasks } from "../metrics/ais-task-metrics.js";
 import { chainActions } from "../metrics/ingest-metrics.js";
 import { ingestJobId, jobId } from "../queues/job-options.js";
-import type { JobPollPayload } from "../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
+import { runStepInline } from "../queues/inline-step.js";
+import { mapLimit } from "../queues/map-limit.js";
+import type { ImageFetchPayload, JobPollPayload, StatusTrackPayload } from "../queues/payloads.js";
+import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../queues/step.js";
 import { STEP } from "../queues/steps.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
 import type { ChainDeps } from "./deps.js";
@@ -16,6 +19,29 @@ import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 
 const STEP_NAME = "job-poll";
+
+/** A branch job-poll starts for a settled ingest, with the id its job has when it is one. */
+type BranchStart = (
+  { step: "status-track"; payload: StatusTrackPayload } | { step: "image-fetch"; payload: ImageFetchPayload }
+) & {
+  jobId: string;
+  /** The record as job-poll left it, when its update went through (handed to an inline run). */
+  record?: IngestRecord;
+  /** The package's trace, which the branch (inline or as a job) rejoins. */
+  traceparent?: string;
+};
+
+export interface JobPollOptions {
+  /**
+   * Branch processors run from the job-poll job itself (the first run of each branch), instead of
+   * one job per branch and ingest. `buildProcessors` passes the service's own; without them (tests
+   * that stub a branch) every branch is a job.
+   */
+  inlineBranches?: {
+    statusTrack?: StepProcessor<(typeof STEP)["status-track"]["schema"]>;
+    imageFetch?: StepProcessor<(typeof STEP)["image-fetch"]["schema"]>;
+  };
+}
 
 /**
  * What became of one ingest once its import tasks were read. `unplaced`: the job settled, but none
@@ -51,8 +77,52 @@ const keysOf = (raw: unknown): string[] =>
  * ones to their branches (status-track, image-fetch) or straight to completed. A job still
  * unsettled after STUCK_DEADLINE_SECONDS is aborted and its ingests fail as stuck.
  */
-export function createJobPollProcessor(deps: ChainDeps) {
+export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions = {}) {
   const { records, env } = deps;
+  const inline = options.inlineBranches ?? {};
+
+  /**
+   * Starts the settled ingests' branches: inline where a processor is given (up to
+   * WORKER_CONCURRENCY at once), as a job otherwise. An inline branch that has to wait or failed
+   * becomes the job it would have been (see runStepInline), so from its second run on nothing
+   * differs. A crash before every branch started re-runs this job, which starts what is left.
+   */
+  async function startBranches(starts: BranchStart[], ctx: StepContext): Promise<void> {
+    await mapLimit(starts, env.WORKER_CONCURRENCY, (start) =>
+      inPackageTrace({ ingestId: start.payload.ingestId, traceparent: start.traceparent }, async () => {
+        const { jobId } = start;
+        if (start.step === "status-track") {
+          await startBranch(inline.statusTrack, start.payload, start.record, ctx, (data, delay) =>
+            deps.enqueue("status-track", data, { jobId, ...(delay ? { delay } : {}) }),
+          );
+        } else {
+          await startBranch(inline.imageFetch, start.payload, start.record, ctx, (data, delay) =>
+            deps.enqueue("image-fetch", data, { jobId, ...(delay ? { delay } : {}) }),
+          );
+        }
+      }),
+    );
+  }
+
+  async function startBranch<S extends z.ZodType>(
+    processor: StepProcessor<S> | undefined,
+    payload: z.infer<S> & { ingestId: string },
+    record: IngestRecord | undefined,
+    ctx: StepContext,
+    asJob: (data: z.infer<S>, delay?: number) => Promise<void>,
+  ): Promise<void> {
+    if (!processor) return asJob(payload);
+    const outcome = await runStepInline(processor, payload, ctx.log, record);
+    if ("error" in outcome) {
+      ctx.log.info(
+        { ingestId: payload.ingestId, step: processor.step.name, err: (outcome.error as Error)?.message },
+        "inline branch failed; retried as a job",
+      );
+      return asJob(outcome.data);
+    }
+    if (outcome.result.outcome === "waiting")
+      return asJob(outcome.data, Math.max(1, Math.round(outcome.result.delayMs)));
+  }
 
   async function reDelay(
     payload: JobPollPayload,
@@ -61,6 +131,15 @@ export function createJobPollProcessor(deps: ChainDeps) {
     startedAt: number,
     retryAfterMs?: number,
   ): Promise<StepResult> {
+    // The step shows as waiting from its first wait on; a job settled at its first poll goes
+    // straight to its verdict, which is one record write per ingest fewer.
+    if (payload.polls === 0) {
+      await records.updateMany(
+        ingestIds.map(
+          (id) => [id, { step: { name: STEP_NAME, timing: { status: "waiting", startedAt } } }] as const,
+        ),
+      );
+    }
     await ctx.job.updateData({ ...payload, ingestIds, polls: payload.polls + 1, startedAt });
     const delayMs =
       retryAfterMs ??
@@ -129,6 +208,7 @@ export function createJobPollProcessor(deps: ChainDeps) {
     tasks: ImportTask[],
     unplacedInJob: number,
     startedAt: number,
+    starts: BranchStart[],
   ): Promise<Verdict> {
     const id = record.id;
     const pkg = record.package;
@@ -219,40 +299,54 @@ export function createJobPollProcessor(deps: ChainDeps) {
       return "failed";
     }
     // Asset id, branches, state and timing in one Redis call, before the branch jobs exist.
-    await records.update(id, {
+    const endedAt = deps.now();
+    const detail = `asset ${assetId}; branches ${branches.join(", ")}`;
+    const moved = await records.update(id, {
       upstream: { assetId },
       branches,
       transition: { to: "processing", from: ["queued", "pushing", "importing"] },
-      step: {
-        name: STEP_NAME,
-        timing: {
-          status: "done",
-          startedAt,
-          endedAt: deps.now(),
-          detail: `asset ${assetId}; branches ${branches.join(", ")}`,
-        },
-      },
+      step: { name: STEP_NAME, timing: { status: "done", startedAt, endedAt, detail } },
     });
-    if (video) {
+    const run = runOf(record);
+    // What that update made of the record, for the branches run inline. Only when it moved the
+    // record (or found it processing already, a re-run): otherwise they read it themselves.
+    const written: IngestRecord | undefined =
+      moved || record.state === "processing"
+        ? {
+            ...record,
+            state: "processing",
+            upstream: { ...record.upstream, assetId },
+            // Branches are declared once: a record that had them keeps its own.
+            branches:
+              Object.keys(record.branches).length > 0
+                ? record.branches
+                : Object.fromEntries(branches.map((b) => [b, "pending"])),
+            steps: { ...record.steps, [STEP_NAME]: { status: "done", startedAt, endedAt, detail } },
+          }
+        : undefined;
+    // A re-run of this job (after a crash) finds branches that already reported: they need nothing.
+    const open = (branch: string) => {
+      const reported = record.branches[branch];
+      return reported === undefined || reported === "pending";
+    };
+    if (video && open("status-track")) {
       const notBefore = video.createdAt ?? record.pushedAt;
-      await deps.enqueue(
-        "status-track",
-        {
-          ingestId: id,
-          run: runOf(record),
-          assetId,
-          polls: 0,
-          ...(notBefore !== undefined ? { notBefore } : {}),
-        },
-        { jobId: ingestJobId("track", id, runOf(record)) },
-      );
+      starts.push({
+        step: "status-track",
+        payload: { ingestId: id, run, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
+        jobId: ingestJobId("track", id, run),
+        ...(written ? { record: written } : {}),
+        ...(record.traceparent ? { traceparent: record.traceparent } : {}),
+      });
     }
-    if (branches.includes("image-fetch")) {
-      await deps.enqueue(
-        "image-fetch",
-        { ingestId: id, run: runOf(record), assetId },
-        { jobId: ingestJobId("img", id, runOf(record)) },
-      );
+    if (branches.includes("image-fetch") && open("image-fetch")) {
+      starts.push({
+        step: "image-fetch",
+        payload: { ingestId: id, run, assetId },
+        jobId: ingestJobId("img", id, run),
+        ...(written ? { record: written } : {}),
+        ...(record.traceparent ? { traceparent: record.traceparent } : {}),
+      });
     }
     return "branched";
   }
@@ -270,13 +364,6 @@ export function createJobPollProcessor(deps: ChainDeps) {
     if (live.length === 0) return { outcome: "skipped", reason: "every ingest of the job already ended" };
     const liveIds = live.map((r) => r.id);
     linkPackages(live.map((record) => record.traceparent));
-    if (payload.polls === 0) {
-      await records.updateMany(
-        liveIds.map(
-          (id) => [id, { step: { name: STEP_NAME, timing: { status: "waiting", startedAt } } }] as const,
-        ),
-      );
-    }
 
     let job: ImportJob;
     try {
@@ -326,17 +413,20 @@ export function createJobPollProcessor(deps: ChainDeps) {
 
     const unsettled: string[] = [];
     const waitingForTasks: IngestRecord[] = [];
+    /** The branches of the ingests settled below, started once all of them are decided. */
+    const starts: BranchStart[] = [];
     const counts: Partial<Record<Verdict, number>> = {};
     for (const record of live) {
       const mine = placement.byIngest.get(record.id) ?? [];
-      // Its next jobs (status-track, image-fetch, remediate) belong to the package's own trace.
+      // Its next jobs (remediate; branch jobs below) belong to the package's own trace.
       const verdict = await inPackageTrace({ ingestId: record.id, traceparent: record.traceparent }, () =>
-        settle(payload, job, record, mine, stillUnplaced, startedAt),
+        settle(payload, job, record, mine, stillUnplaced, startedAt, starts),
       );
       counts[verdict] = (counts[verdict] ?? 0) + 1;
       if (verdict === "unsettled") unsettled.push(record.id);
       if (verdict === "unplaced") waitingForTasks.push(record);
     }
+    await startBranches(starts, ctx);
     if (waitingForTasks.length > 0 && overdue) {
       for (const record of waitingForTasks) {
         const reason = `import job ${job.id} is ${job.rawState ?? job.state}, but none of its tasks could be placed to entry ${record.package?.entryId} (${record.package?.updated}): ${stillUnplaced} task(s) name no entry of this job; check the task fields against docs/upstreams.md`;

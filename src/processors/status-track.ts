@@ -39,7 +39,8 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
 
   return defineProcessor(STEP["status-track"], async (payload, ctx) => {
     const { ingestId: id, assetId } = payload;
-    const record = await records.get(id);
+    // Run from job-poll, the record comes with the run (read and written there a moment ago).
+    const record = ctx.record ?? (await records.get(id));
     // Superseded by a newer version, cancelled, or gone: nobody waits for this branch any more.
     if (!record || TERMINAL_STATES.has(record.state)) {
       await awaited?.forget(id, payload.run ?? 0);

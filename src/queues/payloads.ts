@@ -32,6 +32,8 @@ export const sourceWatchPayload = z.object({
 export const atomPushPayload = z.object({
   mediaFeedId: id,
   companyId: z.string().optional(),
+  /** The job watches an in-flight batch for an owner that dies (see atom-push's `WATCH_DELAY_MS`). */
+  watch: z.boolean().optional(),
 });
 
 export const jobPollPayload = z.object({

@@ -3,7 +3,8 @@ import { moduleLogger } from "../log/logger.js";
 import { withProcessorMetrics, type ProcessorOutcome } from "../metrics/processor-metrics.js";
 import { ATTR, annotateActiveSpan } from "../telemetry/tracing.js";
 import { runAsStep } from "./current-step.js";
-import type { StepProcessor, StepResult } from "./step.js";
+import type { Logger } from "../log/logger.js";
+import type { StepContext, StepProcessor, StepResult } from "./step.js";
 
 /** A payload that fails its schema can never succeed: the message says which field and why. */
 export class InvalidPayloadError extends UnrecoverableError {
@@ -32,11 +33,19 @@ export function toBullProcessor(processor: StepProcessor) {
   const log = moduleLogger(step.name);
   return async (job: Job, token?: string): Promise<StepResult> => {
     const ingestId = (job.data as { ingestId?: unknown })?.ingestId;
-    const jobLog = log.child({ jobId: job.id, ingestId });
     annotateActiveSpan({
       [ATTR.step]: step.name,
       ...(typeof ingestId === "string" ? { [ATTR.ingestId]: ingestId } : {}),
     });
+    // Made on first use: most jobs log nothing, and a pino child per job is not free.
+    let jobLog: Logger | undefined;
+    const ctx: StepContext = {
+      job,
+      token,
+      get log() {
+        return (jobLog ??= log.child({ jobId: job.id, ingestId }));
+      },
+    };
     const result = await withProcessorMetrics(
       step.name,
       async () => {
@@ -48,7 +57,7 @@ export function toBullProcessor(processor: StepProcessor) {
           throw new InvalidPayloadError(step.name, details);
         }
         return runAsStep({ step: step.name, ...(job.id !== undefined ? { jobId: job.id } : {}) }, () =>
-          processor.process(parsed.data, { job, token, log: jobLog }),
+          processor.process(parsed.data, ctx),
         );
       },
       classify(job),

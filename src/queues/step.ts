@@ -1,6 +1,7 @@
 import type { Job, JobsOptions } from "bullmq";
 import type { z } from "zod";
 import type { Logger } from "../log/logger.js";
+import type { IngestRecord } from "../records/ingest-record.js";
 import type { StepName } from "./names.js";
 
 /**
@@ -13,12 +14,23 @@ export type StepResult =
   | { outcome: "skipped"; reason: string }
   | { outcome: "waiting"; delayMs: number; reason?: string };
 
+/**
+ * What processors use of their BullMQ job. A step run inline from another job (see
+ * inline-step.ts) has no job of its own and gets a stand-in with these.
+ */
+export type StepJob = Pick<Job, "id" | "data" | "opts" | "attemptsMade" | "processedOn" | "updateData">;
+
 /** Per-job context handed to a processor next to its parsed payload. */
 export interface StepContext {
-  job: Job;
+  job: StepJob;
   /** Lock token of the job, needed to re-delay it. */
   token: string | undefined;
   log: Logger;
+  /**
+   * The record of the payload's ingest as the caller has just read and written it, when the step
+   * runs inline (see inline-step.ts): the processor need not read it again. Absent for jobs.
+   */
+  record?: IngestRecord;
 }
 
 /** A step: its queue name, its payload schema, and how its jobs are run. */

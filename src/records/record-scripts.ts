@@ -19,8 +19,7 @@ export const CREATE = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4, #ARGV))
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
-redis.call('RPUSH', KEYS[3], ARGV[1])
-redis.call('LTRIM', KEYS[3], -${HISTORY_CAP}, -1)
+if redis.call('RPUSH', KEYS[3], ARGV[1]) > ${HISTORY_CAP} then redis.call('LTRIM', KEYS[3], -${HISTORY_CAP}, -1) end
 return 1
 `;
 
@@ -39,47 +38,54 @@ return 1
  * "none" without a transition, else the state that refused the move.
  */
 export const UPDATE = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return 'missing' end
 local terminal = ',' .. ARGV[1] .. ','
 local now = ARGV[2]
 local result = 'none'
-local trim = false
+-- Every field and every history line of the update go in one HSET and one RPUSH.
+local fields = {}
+local history = {}
 if ARGV[3] ~= '' then
-  local state = redis.call('HGET', KEYS[1], 'state') or ''
   if string.find(terminal, ',' .. state .. ',', 1, true)
     or (ARGV[5] ~= '' and not string.find(',' .. ARGV[5] .. ',', ',' .. state .. ',', 1, true)) then
     result = state
   else
+    fields = {'state', ARGV[3], 'updatedAt', now}
     if string.find(terminal, ',' .. ARGV[3] .. ',', 1, true) then
-      redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updatedAt', now, 'finishedAt', now)
-    else
-      redis.call('HSET', KEYS[1], 'state', ARGV[3], 'updatedAt', now)
+      fields[#fields + 1] = 'finishedAt'
+      fields[#fields + 1] = now
     end
-    if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastError', ARGV[4]) end
-    redis.call('RPUSH', KEYS[2], ARGV[6])
-    trim = true
+    if ARGV[4] ~= '' then
+      fields[#fields + 1] = 'lastError'
+      fields[#fields + 1] = ARGV[4]
+    end
+    history[1] = ARGV[6]
     result = 'ok'
   end
 end
 local i = 7
 local branches = tonumber(ARGV[i])
 if branches > 0 and redis.call('HEXISTS', KEYS[1], 'pending') == 0 then
-  local pairs = {'pending', tostring(branches)}
+  fields[#fields + 1] = 'pending'
+  fields[#fields + 1] = tostring(branches)
   for b = 1, branches do
-    pairs[#pairs + 1] = 'br:' .. ARGV[i + b]
-    pairs[#pairs + 1] = 'pending'
+    fields[#fields + 1] = 'br:' .. ARGV[i + b]
+    fields[#fields + 1] = 'pending'
   end
-  redis.call('HSET', KEYS[1], unpack(pairs))
 end
 i = i + branches + 1
 local lines = tonumber(ARGV[i])
-if lines > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(ARGV, i + 1, i + lines))
-  trim = true
-end
+for l = 1, lines do history[#history + 1] = ARGV[i + l] end
 i = i + lines + 1
-if trim then redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1) end
-if #ARGV >= i then redis.call('HSET', KEYS[1], unpack(ARGV, i, #ARGV)) end
+for f = i, #ARGV do fields[#fields + 1] = ARGV[f] end
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+if #history > 0 then
+  -- RPUSH answers the length: trimmed only past the cap, not on every line (a LTRIM each).
+  if redis.call('RPUSH', KEYS[2], unpack(history)) > ${HISTORY_CAP} then
+    redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
+  end
+end
 return result
 `;
 
@@ -98,21 +104,27 @@ if string.find(terminal, ',' .. state .. ',', 1, true) then return {'ignored', s
 local field = 'br:' .. ARGV[2]
 local current = redis.call('HGET', KEYS[1], field)
 if current and current ~= 'pending' then return {'ignored', state} end
-redis.call('HSET', KEYS[1], field, ARGV[3], 'updatedAt', ARGV[4])
-if #ARGV > 4 then redis.call('HSET', KEYS[1], unpack(ARGV, 5, #ARGV)) end
+redis.call('HSET', KEYS[1], field, ARGV[3], 'updatedAt', ARGV[4], unpack(ARGV, 5, #ARGV))
 local pending = redis.call('HINCRBY', KEYS[1], 'pending', -1)
 if pending > 0 then return {'pending', tostring(pending)} end
 local final = 'completed'
+local ending = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   if string.sub(all[i], 1, 3) == 'br:' and string.sub(all[i + 1], 1, 6) == 'failed' then
     final = 'failed'
-    redis.call('HSET', KEYS[1], 'lastError', string.sub(all[i], 4) .. ' ' .. all[i + 1])
+    -- The last failed branch names the error, as when each was written in turn.
+    ending[1] = 'lastError'
+    ending[2] = string.sub(all[i], 4) .. ' ' .. all[i + 1]
   end
 end
-redis.call('HSET', KEYS[1], 'state', final, 'finishedAt', ARGV[4])
-redis.call('RPUSH', KEYS[2], cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final}))
-redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1)
+ending[#ending + 1] = 'state'
+ending[#ending + 1] = final
+ending[#ending + 1] = 'finishedAt'
+ending[#ending + 1] = ARGV[4]
+redis.call('HSET', KEYS[1], unpack(ending))
+local entry = cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final})
+if redis.call('RPUSH', KEYS[2], entry) > ${HISTORY_CAP} then redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1) end
 return {'final', final}
 `;
 

@@ -430,7 +430,16 @@ export class RecordStore {
    * one place that counts it and, for a failure, writes the warn line: no failure path is missed.
    */
   private async finished(id: string, step?: string): Promise<void> {
-    // The metrics need four fields; the whole record is read only for failures and listeners.
+    // The metrics need four fields. With listeners (notifications) the whole record is needed
+    // anyway, so it is read once; without, only a failure's warn line reads it.
+    if (this.listeners.length > 0) {
+      const record = await this.get(id);
+      if (!record) return;
+      this.countFinished(record.target, record.state, record.finishedAt, record.eventAt);
+      if (record.state === "failed") logFailure(record, step);
+      for (const listener of this.listeners) await listener(record);
+      return;
+    }
     const [target, state, finishedAt, eventAt] = await this.redis.hmget(
       this.key(id),
       "target",
@@ -438,18 +447,19 @@ export class RecordStore {
       "finishedAt",
       "eventAt",
     );
-    if (target === null || state === null) return;
+    if (!target || !state) return;
+    this.countFinished(target, state, finishedAt ? Number(finishedAt) : undefined, Number(eventAt));
+    if (state !== "failed") return;
+    const record = await this.get(id);
+    if (record) logFailure(record, step);
+  }
+
+  private countFinished(target: string, state: string, finishedAt: number | undefined, eventAt: number) {
     ingestsFinished.inc({ target, outcome: state });
     ingestDuration.observe(
       { target, outcome: state },
-      Math.max(0, ((finishedAt ? Number(finishedAt) : this.now()) - Number(eventAt)) / 1000),
+      Math.max(0, ((finishedAt ?? this.now()) - eventAt) / 1000),
     );
-    const failed = state === "failed";
-    if (this.listeners.length === 0 && !failed) return;
-    const record = await this.get(id);
-    if (!record) return;
-    if (failed) logFailure(record, step);
-    for (const listener of this.listeners) await listener(record);
   }
 }
 

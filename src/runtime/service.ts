@@ -13,7 +13,7 @@ import { assetBindingOffWarning } from "../adapters/asset-binding/asset-binding-
 import { createSqsAdapter } from "../adapters/sqs/sqs-adapter.js";
 import { sqsSettingsFromEnv } from "../adapters/sqs/sqs-settings.js";
 import { moduleLogger } from "../log/logger.js";
-import { registerNotifications } from "../processors/notify.js";
+import { createNotifyProcessor, registerNotifications } from "../processors/notify.js";
 import { createChainAdapters, createChainDeps, type ChainDepsOptions } from "../processors/chain-deps.js";
 import type { ChainDeps } from "../processors/deps.js";
 import { buildProcessors } from "../processors/index.js";
@@ -127,7 +127,12 @@ export async function startService(config: Config, options: ServiceOptions = {})
   });
 
   const deps = partitionDeps[0]!;
-  for (const d of partitionDeps) registerNotifications(d.records, d.enqueue.bind(d), env.NOTIFY_URLS);
+  // Delivered inline, with the notify job as the fallback (see registerNotifications).
+  for (const d of partitionDeps) {
+    const queue = d.queues.get("notify");
+    const inline = queue ? { processor: createNotifyProcessor(d), queue } : undefined;
+    registerNotifications(d.records, d.enqueue.bind(d), env.NOTIFY_URLS, inline);
+  }
   const sink = createEventSink(sourceWatchQueues(runtime.partitions));
 
   const sqs = sqsSettingsFromEnv(env);

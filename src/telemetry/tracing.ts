@@ -167,6 +167,41 @@ export async function inPackageTrace<T>(
   }
 }
 
+/**
+ * A step run inline (a branch that job-poll runs itself, src/queues/inline-step.ts) gets the
+ * `process <step>` span its job would have had, marked `ingest.inline`, so a trace shows the step
+ * whether it ran as a job or inside another one.
+ */
+export async function inStepSpan<T extends { outcome: string }>(
+  step: string,
+  ingestId: string | undefined,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!tracingEnabled() || !trace.getActiveSpan()) return run();
+  const attributes: Attributes = {
+    [ATTR.step]: step,
+    "ingest.inline": true,
+    ...(ingestId !== undefined ? { [ATTR.ingestId]: ingestId } : {}),
+  };
+  return tracer().startActiveSpan(
+    `process ${step}`,
+    { kind: SpanKind.INTERNAL, attributes },
+    async (span) => {
+      try {
+        const result = await run();
+        span.setAttribute(ATTR.outcome, result.outcome);
+        return result;
+      } catch (error) {
+        span.recordException(exceptionOf(error));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: exceptionOf(error).message });
+        throw error;
+      } finally {
+        span.end();
+      }
+    },
+  );
+}
+
 /** Sets attributes on the active span (the job's `process` span in a processor); nothing when off. */
 export function annotateActiveSpan(attributes: Attributes): void {
   if (!tracingEnabled()) return;

@@ -232,3 +232,117 @@ describe("atom-push", () => {
     expect((await h.deps.records.get(old))?.upstream.importJobId).toBeUndefined();
   });
 });
+
+describe("atom-push with a batch in flight", () => {
+  let h: ChainHarness;
+  let seq = 0;
+
+  beforeAll(async () => {
+    h = await startChainHarness({
+      label: "atom-push-held",
+      routes: [
+        { name: "vimond", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
+      ],
+      steps: ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"],
+      processors: (d) => [
+        createAtomPushProcessor(d),
+        createJobPollProcessor(d),
+        createRemediateProcessor(d),
+        ...branchStubs(d),
+      ],
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  const queue = () => h.deps.queues.get("atom-push")!;
+  const pushRequests = (outcome: string) => h.sim.stats().requests["ais.pushV2"]?.[outcome] ?? 0;
+
+  async function seed(entryId: string): Promise<string> {
+    const id = `held-${++seq}`;
+    await createRecord(h, id, `packages/${entryId}.json`);
+    await h.deps.records.setPackage(id, {
+      entryId,
+      title: `Title of ${entryId}`,
+      categories: [],
+      metadata: {},
+      updated: new Date(Date.UTC(2024, 0, 2, 0, 0, seq)).toISOString(),
+      images: [],
+      tombstone: false,
+    });
+    await h.deps.redis.rpush(feedKeys(h.prefix, h.mediaFeedId).pending, id);
+    return id;
+  }
+
+  async function flush(name: string): Promise<string> {
+    const id = jobId("push", h.mediaFeedId, "held", name);
+    await h.deps.enqueue(
+      "atom-push",
+      { mediaFeedId: h.mediaFeedId, companyId: HARNESS_COMPANY },
+      { jobId: id },
+    );
+    return id;
+  }
+
+  async function ended(ids: string[]) {
+    return waitFor(`${ids.length} ingests to end`, async () => {
+      const records = await Promise.all(ids.map((id) => h.deps.records.get(id)));
+      return records.every((r) => r && ["completed", "failed"].includes(r.state))
+        ? records.map((r) => r!)
+        : undefined;
+    });
+  }
+
+  async function finishedJob(id: string) {
+    return waitFor(`atom-push job ${id} to finish`, async () => {
+      const job = await queue().getJob(id);
+      return job && (await job.isCompleted()) ? job : undefined;
+    });
+  }
+
+  it("ends a flush that finds the batch held instead of re-delaying it; the owner chains the rest", async () => {
+    const tooManyBefore = pushRequests("429");
+    // The owner's push is refused for a while (Retry-After), so its batch stays in flight.
+    await h.scenario({ faults: { ais: { pushV2: { burst429: { count: 2, retryAfterSeconds: 1 } } } } });
+    try {
+      const first = [await seed("held-a"), await seed("held-b")];
+      await flush("owner");
+      await waitFor("the owner's refused push", () => pushRequests("429") > tooManyBefore);
+      const later = [await seed("held-c")];
+      const follower = await finishedJob(await flush("follower"));
+      expect(follower.returnvalue).toMatchObject({ outcome: "skipped" });
+      expect(String(follower.returnvalue.reason)).toMatch(/chains the next flush/);
+
+      const records = await ended([...first, ...later]);
+      expect(records.map((r) => r.state)).toEqual(["completed", "completed", "completed"]);
+      // The owner's batch, then the entry that arrived meanwhile, chained by the owner.
+      expect(new Set(records.map((r) => r.upstream.importJobId)).size).toBe(2);
+    } finally {
+      await h.scenario({ faults: { ais: { pushV2: null } } });
+    }
+  });
+
+  it("leaves a watch job that takes over the batch of an owner that died", async () => {
+    const keys = feedKeys(h.prefix, h.mediaFeedId);
+    const orphan = await seed("orphan-a");
+    // What a dead owner leaves: its batch claimed (not sent) and no job to finish it.
+    await h.deps.redis.lpop(keys.pending);
+    const startedAt = Date.now();
+    await h.deps.redis.set(
+      keys.inflight,
+      JSON.stringify({ owner: "push-gone", ingestIds: [orphan], startedAt }),
+    );
+    const follower = await finishedJob(await flush("after-death"));
+    expect(follower.returnvalue).toMatchObject({ outcome: "skipped" });
+
+    const watch = await queue().getJob(jobId("push", h.mediaFeedId, "watch", startedAt));
+    expect(watch?.data).toMatchObject({ mediaFeedId: h.mediaFeedId, watch: true });
+    expect(await watch!.isDelayed()).toBe(true);
+    // Not waiting WATCH_DELAY_MS in a test: the watch runs now.
+    await watch!.promote();
+    const [record] = await ended([orphan]);
+    expect(record?.state).toBe("completed");
+    expect(await h.deps.redis.exists(keys.inflight)).toBe(0);
+  });
+});

@@ -8,8 +8,8 @@ import type { ChainDeps } from "../../src/processors/deps.js";
 import { createJobPollProcessor } from "../../src/processors/job-poll.js";
 import { createRemediateProcessor, isTransientTaskError } from "../../src/processors/remediate.js";
 import { requireVimond } from "../../src/processors/vimond-adapters.js";
-import { jobId } from "../../src/queues/job-options.js";
-import { defineProcessor } from "../../src/queues/step.js";
+import { ingestJobId, jobId } from "../../src/queues/job-options.js";
+import { defineProcessor, type StepContext, type StepResult } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";
 import type { IngestPackage, IngestRecord } from "../../src/records/ingest-record.js";
 import {
@@ -446,5 +446,103 @@ describe("job-poll stuck deadline", () => {
       configureLogger({});
       await h.scenario(CLEAR_TASK_SHAPE);
     }
+  });
+});
+
+describe("job-poll with inline branches", () => {
+  let h: ChainHarness;
+  /** Branch runs by ingest: `inline:<branch>` from job-poll, `job:<branch>` as a job of its own. */
+  const runs = new Map<string, string[]>();
+  const note = (id: string, what: string) => runs.set(id, [...(runs.get(id) ?? []), what]);
+  /** The record job-poll handed each inline run, by `<ingest>:<branch>`. */
+  const handed = new Map<string, IngestRecord | undefined>();
+
+  /**
+   * Branch processors that report ok, except that an entry named `wait-*` asks to wait on its
+   * first (inline) status-track run and one named `boom-*` throws on its first image-fetch run.
+   */
+  async function branchRun(
+    deps: ChainDeps,
+    name: "status-track" | "image-fetch",
+    p: { ingestId: string; polls?: number },
+    ctx: StepContext,
+  ): Promise<StepResult> {
+    const asJob = ctx.job.id !== undefined;
+    note(p.ingestId, `${asJob ? "job" : "inline"}:${name}`);
+    if (!asJob) handed.set(`${p.ingestId}:${name}`, ctx.record);
+    const record = await deps.records.get(p.ingestId);
+    const entryId = record?.package?.entryId ?? "";
+    if (!asJob && name === "status-track" && entryId.startsWith("wait-")) {
+      await ctx.job.updateData({ ...p, polls: (p.polls ?? 0) + 1 });
+      return { outcome: "waiting", delayMs: 20, reason: "not yet" };
+    }
+    if (!asJob && name === "image-fetch" && entryId.startsWith("boom-")) throw new Error("upstream hiccup");
+    await deps.records.finishBranch(p.ingestId, name, { ok: true });
+    return { outcome: "done" };
+  }
+
+  beforeAll(async () => {
+    h = await startChainHarness({
+      label: "job-poll-inline",
+      routes: ROUTES,
+      steps: [...STEPS],
+      processors: (d) => {
+        const statusTrack = defineProcessor(STEP["status-track"], (p, ctx) =>
+          branchRun(d, "status-track", p, ctx),
+        );
+        const imageFetch = defineProcessor(STEP["image-fetch"], (p, ctx) =>
+          branchRun(d, "image-fetch", p, ctx),
+        );
+        return [
+          createAtomPushProcessor(d),
+          createJobPollProcessor(d, { inlineBranches: { statusTrack, imageFetch } }),
+          createRemediateProcessor(d),
+          statusTrack,
+          imageFetch,
+        ];
+      },
+    });
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  const images = [{ key: "p.jpg", url: "https://media.example/p.jpg", location: "main" }];
+  const branchJob = (kind: string, id: string) =>
+    h.deps.queues.get(kind === "track" ? "status-track" : "image-fetch")!.getJob(ingestJobId(kind, id, 0));
+
+  it("runs both branches inside job-poll, without a job per branch", async () => {
+    const id = await submit(h, "inline-a", { images });
+    const record = await ended(h, id);
+    expect(record.state).toBe("completed");
+    expect(record.branches).toEqual({ "status-track": "ok", "image-fetch": "ok" });
+    expect(runs.get(id)?.sort()).toEqual(["inline:image-fetch", "inline:status-track"]);
+    expect(await branchJob("track", id)).toBeUndefined();
+    expect(await branchJob("img", id)).toBeUndefined();
+    // Each inline run gets the record as job-poll wrote it, so it need not read it again.
+    for (const name of ["status-track", "image-fetch"]) {
+      expect(handed.get(`${id}:${name}`), name).toMatchObject({
+        id,
+        state: "processing",
+        upstream: { assetId: record.upstream.assetId },
+        branches: { "status-track": "pending", "image-fetch": "pending" },
+      });
+    }
+  });
+
+  it("turns an inline branch that waits or fails into its job, with the data it left", async () => {
+    const waiting = await stage(h, "wait-b");
+    const failing = await stage(h, "boom-c", { images });
+    await flush(h);
+    const [w, f] = [await ended(h, waiting), await ended(h, failing)];
+    expect([w.state, f.state]).toEqual(["completed", "completed"]);
+    expect(runs.get(waiting)).toEqual(["inline:status-track", "job:status-track"]);
+    expect(runs.get(failing)?.filter((r) => r.endsWith("image-fetch"))).toEqual([
+      "inline:image-fetch",
+      "job:image-fetch",
+    ]);
+    // The poll counter the inline run left travels in the job it became.
+    expect((await branchJob("track", waiting))?.data).toMatchObject({ ingestId: waiting, polls: 1 });
+    expect((await branchJob("img", failing))?.data).toMatchObject({ ingestId: failing });
   });
 });

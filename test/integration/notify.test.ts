@@ -3,11 +3,16 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createImageFetchProcessor } from "../../src/processors/image-fetch.js";
-import { createNotifyProcessor, registerNotifications } from "../../src/processors/notify.js";
+import {
+  createNotifyProcessor,
+  INLINE_FALLBACK_DELAY_MS,
+  registerNotifications,
+} from "../../src/processors/notify.js";
 import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
-import type { StepContext } from "../../src/queues/step.js";
+import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";
+import { STEP } from "../../src/queues/steps.js";
 import type { NewIngest, TerminalListener } from "../../src/records/record-store.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -253,5 +258,66 @@ describe("notify", () => {
     const delivery = await firstAccepted(id);
     expect(delivery.headers["x-ingest-signature"]).toBeUndefined();
     expect(delivery.headers["content-type"]).toBe("application/cloudevents+json");
+  });
+});
+
+describe("notify inline, with the job as the fallback", () => {
+  /** A listener of its own (the harness's records already notify through jobs) and the ingest's record. */
+  async function inlineTerminal(
+    state: "completed" | "failed",
+    failFirst = 0,
+    processor: StepProcessor<(typeof STEP)["notify"]["schema"]> = createNotifyProcessor(h.deps),
+  ): Promise<string> {
+    let listener: TerminalListener | undefined;
+    registerNotifications(
+      { onTerminal: (l) => void (listener = l) },
+      h.deps.enqueue.bind(h.deps),
+      [hookUrl],
+      {
+        processor,
+        queue: h.queue("notify"),
+      },
+    );
+    const id = await newRecord();
+    // Terminal without a transition, so the harness's own listener stays out of it.
+    await h.deps.redis.hset(h.deps.records.key(id), { state, finishedAt: String(Date.now()) });
+    if (failFirst > 0) failures.set(id, failFirst);
+    await listener!((await h.deps.records.get(id))!);
+    return id;
+  }
+  const jobsOf = async (id: string) =>
+    (
+      await h.queue("notify").getJobs(["waiting", "delayed", "active", "completed", "failed", "prioritized"])
+    ).filter((job) => (job.data as NotifyPayload).ingestId === id);
+
+  it("delivers at once and removes the delayed job it added first", async () => {
+    const id = await inlineTerminal("completed");
+    const delivery = await firstAccepted(id);
+    expect((JSON.parse(delivery.body) as { id: string }).id).toBe(`${id}-completed`);
+    expect(delivery.headers["x-ingest-signature"]).toBe(hmac(delivery.body));
+    await waitFor("the fallback job to be removed", async () => (await jobsOf(id)).length === 0);
+    expect(delivered(id)).toHaveLength(1);
+  });
+
+  it("promotes the job when the inline attempt fails, which then delivers with its retries", async () => {
+    const id = await inlineTerminal("failed", 1);
+    await firstAccepted(id);
+    // The inline attempt got the 500; the job, promoted at once, delivered the same event.
+    expect(delivered(id).map((d) => d.status)).toEqual([500, 200]);
+    expect(new Set(delivered(id).map((d) => (JSON.parse(d.body) as { id: string }).id))).toEqual(
+      new Set([`${id}-failed`]),
+    );
+    const [job] = await jobsOf(id);
+    await waitFor("the promoted job to complete", async () => (await job?.getState()) === "completed");
+  });
+
+  it("leaves the delayed job in place while the inline attempt has not finished (a crash would leave it)", async () => {
+    const hanging = defineProcessor(STEP.notify, () => new Promise<never>(() => {}));
+    const id = await inlineTerminal("completed", 0, hanging);
+    const [job] = await jobsOf(id);
+    expect(await job?.getState()).toBe("delayed");
+    expect(job?.opts.delay).toBe(INLINE_FALLBACK_DELAY_MS);
+    expect(delivered(id)).toHaveLength(0);
+    await job?.remove();
   });
 });

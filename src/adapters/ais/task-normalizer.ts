@@ -134,16 +134,42 @@ const MAX_KEYS = 30;
 /** Case, `_` and `-` do not count in a field name. */
 const canonical = (name: string) => name.replace(/[_-]/g, "").toLowerCase();
 
+/** Candidate names in canonical form, computed once each (there are a few dozen). */
+const canonicalNames = new Map<string, string>();
+function canonicalName(name: string): string {
+  let found = canonicalNames.get(name);
+  if (found === undefined) {
+    found = canonical(name);
+    canonicalNames.set(name, found);
+  }
+  return found;
+}
+
+/**
+ * Each object's own keys by canonical form (the first in key order for each), built once per
+ * object: a task is asked for some forty candidate names, which compared every key each time.
+ */
+const keyIndexes = new WeakMap<object, Map<string, string>>();
+function keyIndex(object: Record<string, unknown>): Map<string, string> {
+  let index = keyIndexes.get(object);
+  if (index === undefined) {
+    index = new Map();
+    for (const key of Object.keys(object)) {
+      const name = canonical(key);
+      if (!index.has(name)) index.set(name, key);
+    }
+    keyIndexes.set(object, index);
+  }
+  return index;
+}
+
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** The value of one own field of `object`, matched canonically; first match in key order wins. */
 function field(object: Record<string, unknown>, name: string): unknown {
-  const wanted = canonical(name);
-  for (const key of Object.keys(object)) {
-    if (canonical(key) === wanted) return object[key];
-  }
-  return undefined;
+  const key = keyIndex(object).get(canonicalName(name));
+  return key === undefined ? undefined : object[key];
 }
 
 /** The value at a dotted candidate name, or undefined. */

@@ -14,21 +14,30 @@ export interface GetPresigner {
   presign(bucket: string, key: string, options: PresignGetOptions): Promise<string>;
   /** Whether a bucket's URLs are made on the fast path (false until its first URL, or for good). */
   isFast(bucket: string): Promise<boolean>;
+  /**
+   * Where the SDK sends a bucket's requests and how it signs them, learned as for a presigned URL
+   * (see {@link createGetPresigner}); undefined when the bucket stays on the SDK's own path.
+   */
+  location(bucket: string): Promise<BucketLocation | undefined>;
 }
 
-type PresignRequest = Parameters<S3RequestPresigner["presign"]>[0];
-
-/** What the SDK's URLs for one bucket are made of, apart from the key and the signature. */
-interface BucketTemplate {
+/** What a bucket's requests are made of apart from the key: origin, path, signing scope. */
+export interface BucketLocation {
   protocol: string;
   hostname: string;
   port: number | undefined;
   /** The path up to and including the `/` before the key. */
   basePath: string;
-  /** Query parameters the SDK adds besides the signature's (`x-id=GetObject`, a checksum mode). */
+  /** Query parameters the SDK adds to a GetObject besides the signature's (`x-id=GetObject`). */
   query: Record<string, string>;
   signingRegion: string;
   signingService: string;
+}
+
+type PresignRequest = Parameters<S3RequestPresigner["presign"]>[0];
+
+/** What the SDK's URLs for one bucket are made of, apart from the key and the signature. */
+interface BucketTemplate extends BucketLocation {
   signer: S3RequestPresigner;
 }
 
@@ -52,7 +61,7 @@ const SIGNATURE_PARAMS = new Set([
 const MAX_BUCKETS = 256;
 
 /** RFC 3986 escaping as the SDK does it: `encodeURIComponent` plus `!'()*`. */
-function escapeUri(value: string): string {
+export function escapeUri(value: string): string {
   return encodeURIComponent(value).replace(
     /[!'()*]/g,
     (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
@@ -60,7 +69,7 @@ function escapeUri(value: string): string {
 }
 
 /** A key in a path as S3's `{Key+}` label is encoded: each segment once, `/` kept. */
-function encodeKey(key: string): string {
+export function encodeKey(key: string): string {
   return key.split("/").map(escapeUri).join("/");
 }
 
@@ -193,5 +202,6 @@ export function createGetPresigner(client: S3Client): GetPresigner {
     async isFast(bucket) {
       return (await templates.get(bucket)) !== undefined;
     },
+    location: (bucket) => templateOf(bucket),
   };
 }

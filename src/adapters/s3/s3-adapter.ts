@@ -10,6 +10,7 @@ import {
 import { withAwsMetrics } from "../../metrics/aws-sdk-metrics.js";
 import { createS3Client, type S3ClientSettings } from "./client.js";
 import { ObjectTooLargeError } from "./object-too-large-error.js";
+import { createLeanS3, type LeanResponse } from "./lean-request.js";
 import { createGetPresigner } from "./presign-get.js";
 
 export { ObjectTooLargeError } from "./object-too-large-error.js";
@@ -145,16 +146,72 @@ function presentVersionId(versionId: string | undefined): string | undefined {
 
 /** A GetObject whose body has not been read yet; `discard` stops the download. */
 interface OpenedGet {
-  out: GetObjectCommandOutput;
+  eTag: string | undefined;
+  versionId: string | undefined;
+  contentLength: number | undefined;
+  body: AsyncIterable<Uint8Array> | undefined;
   discard: () => void;
+}
+
+/** A header's number (Content-Length), undefined when absent or not a number. */
+function headerNumber(value: string | undefined): number | undefined {
+  if (value === undefined || value === "") return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** User metadata from `x-amz-meta-*` headers, as the SDK's deserializer gives it. */
+function metadataOf(headers: Record<string, string>): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers))
+    if (name.startsWith("x-amz-meta-")) metadata[name.slice(11)] = value;
+  return metadata;
+}
+
+/** A HEAD's answer on the lean path as {@link S3HeadResult}; undefined for what the SDK must map. */
+function leanHead(response: LeanResponse): S3HeadResult | undefined {
+  if (response.status === 404) return { exists: false };
+  if (response.status !== 200) return undefined;
+  const { headers } = response;
+  const versionId = presentVersionId(headers["x-amz-version-id"]);
+  const lastModified = headers["last-modified"] ? new Date(headers["last-modified"]) : undefined;
+  return {
+    exists: true,
+    size: headerNumber(headers["content-length"]) ?? 0,
+    eTag: bareETag(headers.etag),
+    metadata: metadataOf(headers),
+    ...(versionId !== undefined ? { versionId } : {}),
+    ...(headers["content-type"] !== undefined ? { contentType: headers["content-type"] } : {}),
+    ...(lastModified !== undefined && !Number.isNaN(lastModified.getTime()) ? { lastModified } : {}),
+  };
 }
 
 /** Builds the adapter on a client from {@link createS3Client}; pass `client` to share one. */
 export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): S3Adapter {
   const s3 = client ?? createS3Client(settings);
   const presigner = createGetPresigner(s3);
+  const fast = createLeanS3(s3, presigner);
 
   async function head(bucket: string, key: string): Promise<S3HeadResult> {
+    const lean = await tryLean(() => fast.send("HEAD", bucket, key));
+    const found = lean && leanHead(lean);
+    if (found) return found;
+    return sdkHead(bucket, key);
+  }
+
+  /**
+   * A lean request, or undefined for the SDK to do it: not on the lean path, or a transport error
+   * (the SDK's send retries and maps it as it always did, at the cost of a second request).
+   */
+  async function tryLean(send: () => Promise<LeanResponse | undefined>): Promise<LeanResponse | undefined> {
+    try {
+      return await send();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function sdkHead(bucket: string, key: string): Promise<S3HeadResult> {
     try {
       const out = await withAwsMetrics(
         UPSTREAM,
@@ -180,14 +237,17 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
 
   async function openGet(input: GetObjectCommandInput): Promise<OpenedGet> {
     const abort = new AbortController();
-    const out = await withAwsMetrics(
+    const out: GetObjectCommandOutput = await withAwsMetrics(
       UPSTREAM,
       "GetObject",
       () => s3.send(new GetObjectCommand(input), { abortSignal: abort.signal }),
       { "aws.s3.bucket": input.Bucket ?? "", "aws.s3.key": input.Key ?? "" },
     );
     return {
-      out,
+      eTag: out.ETag,
+      versionId: out.VersionId,
+      contentLength: out.ContentLength,
+      body: out.Body as AsyncIterable<Uint8Array> | undefined,
       discard: () => {
         // The rest of a body nobody reads must not be pulled through the socket.
         abort.abort();
@@ -201,7 +261,7 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
    * counting while streaming (a length can be absent or wrong).
    */
   async function readCapped(
-    { out, discard }: OpenedGet,
+    { contentLength, body, discard }: OpenedGet,
     bucket: string,
     key: string,
     maxBytes: number,
@@ -210,10 +270,9 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
       discard();
       return new ObjectTooLargeError({ bucket, key, size, maxBytes, sizeIsLowerBound });
     };
-    if (out.ContentLength !== undefined && out.ContentLength > maxBytes) {
-      throw tooLarge(out.ContentLength, false);
+    if (contentLength !== undefined && contentLength > maxBytes) {
+      throw tooLarge(contentLength, false);
     }
-    const body = out.Body as AsyncIterable<Uint8Array> | undefined;
     if (body === undefined) return Buffer.alloc(0);
     const chunks: Uint8Array[] = [];
     let size = 0;
@@ -241,20 +300,43 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
     const eTag = expected.eTag !== undefined ? bareETag(expected.eTag) : undefined;
     const condition =
       versionId !== undefined ? { VersionId: versionId } : eTag !== undefined ? { IfMatch: `"${eTag}"` } : {};
-    let opened: OpenedGet;
-    try {
-      opened = await openGet({ Bucket: bucket, Key: key, ...condition });
-    } catch (error) {
-      // A VersionId that no longer exists answers 404 NoSuchVersion: gone as well.
-      if (isNotFound(error)) return { kind: "gone" };
-      if (isPreconditionFailed(error)) return { kind: "changed" };
-      throw error;
+    let opened: OpenedGet | undefined;
+    const lean = await tryLean(() =>
+      fast.send("GET", bucket, key, {
+        ...(versionId !== undefined ? { versionId } : {}),
+        ...(condition.IfMatch !== undefined ? { ifMatch: condition.IfMatch } : {}),
+      }),
+    );
+    if (lean !== undefined) {
+      // The statuses the SDK path maps to values; any other answer goes to the SDK, which retries
+      // and throws exactly as before.
+      if (lean.status === 404) return { kind: "gone" };
+      if (lean.status === 412) return { kind: "changed" };
+      if (lean.status === 200) {
+        opened = {
+          eTag: lean.headers.etag,
+          versionId: lean.headers["x-amz-version-id"],
+          contentLength: headerNumber(lean.headers["content-length"]),
+          body: lean.body,
+          discard: () => lean.discard(),
+        };
+      } else lean.discard();
+    }
+    if (opened === undefined) {
+      try {
+        opened = await openGet({ Bucket: bucket, Key: key, ...condition });
+      } catch (error) {
+        // A VersionId that no longer exists answers 404 NoSuchVersion: gone as well.
+        if (isNotFound(error)) return { kind: "gone" };
+        if (isPreconditionFailed(error)) return { kind: "changed" };
+        throw error;
+      }
     }
     // The response names the version it carries. Checking it costs no request and covers servers
     // that ignore VersionId or If-Match and answer with the current object: s3rver (the embedded
     // S3 of the demo and the tests) ignores both.
-    const gotETag = bareETag(opened.out.ETag);
-    const gotVersionId = presentVersionId(opened.out.VersionId);
+    const gotETag = bareETag(opened.eTag);
+    const gotVersionId = presentVersionId(opened.versionId);
     const same =
       versionId !== undefined && gotVersionId !== undefined
         ? gotVersionId === versionId
@@ -342,6 +424,7 @@ export function createS3Adapter(settings: S3ClientSettings, client?: S3Client): 
     list,
     putObject,
     close: () => {
+      void fast.close();
       // A shared client belongs to whoever made it.
       if (client === undefined) s3.destroy();
     },
