@@ -261,6 +261,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
     group: Member[],
     startedAt: number,
     how: string,
+    sentAt: number,
   ): Promise<void> {
     if (group.length === 0) return;
     const now = deps.now();
@@ -272,7 +273,10 @@ export function createAtomPushProcessor(deps: ChainDeps) {
           id,
           {
             upstream: { importJobId, mediaFeedId: payload.mediaFeedId },
-            ...(record.pushedAt === undefined ? { fields: { pushedAt: String(now) } } : {}),
+            // When the push left, not when its answer came: the bound below which a video ingest
+            // belongs to an earlier version (remediate, status-track), so it must not be later
+            // than anything this push started upstream.
+            ...(record.pushedAt === undefined ? { fields: { pushedAt: String(sentAt) } } : {}),
             transition: { to: "importing", from: ["queued", "pushing"] },
             step: {
               name: STEP_NAME,
@@ -311,7 +315,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
 
     if (batch.importJobId !== undefined) {
       // The push succeeded before a crash: finish the hand-over, nothing goes out again.
-      await adopt(payload, batch.importJobId, pending, startedAt, "pushed in");
+      await adopt(payload, batch.importJobId, pending, startedAt, "pushed in", batch.sentAt ?? startedAt);
       adopted = pending.length;
       pending = [];
     } else if (batch.sentAt !== undefined && pending.length > 0) {
@@ -319,7 +323,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
       for (const [importJobId, group] of found) {
         chainActions.inc({ action: "reconcile_hit" });
         ctx.log.info({ importJobId, entries: group.length }, "reconciled a push whose answer was lost");
-        await adopt(payload, importJobId, group, startedAt, "reconciled: found in");
+        await adopt(payload, importJobId, group, startedAt, "reconciled: found in", batch.sentAt);
         adopted += group.length;
         pending = pending.filter((m) => !group.includes(m));
       }
@@ -376,7 +380,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
         };
       }
       await swap(keys, batch.owner, { ...sending, importJobId });
-      await adopt(payload, importJobId, pending, startedAt, "pushed in");
+      await adopt(payload, importJobId, pending, startedAt, "pushed in", sending.sentAt ?? startedAt);
     }
 
     await swap(keys, batch.owner, null);

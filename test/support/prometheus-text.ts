@@ -31,9 +31,11 @@ export function parsePrometheusText(text: string): Sample[] {
     const match = SAMPLE.exec(line);
     if (!match) throw new Error(`line ${index + 1}: not a sample: ${line}`);
     const value = match[match.length - 1]!;
-    const number =
-      value === "+Inf" ? Infinity : value === "-Inf" ? -Infinity : value === "NaN" ? NaN : Number(value);
-    if (Number.isNaN(number) && value !== "NaN") throw new Error(`line ${index + 1}: bad value: ${line}`);
+    // Prometheus parses values with Go's ParseFloat, which takes NaN in any case; prom-client
+    // writes "Nan" for a gauge with no samples yet (the event-loop lag right after a scrape).
+    const nan = value.toLowerCase() === "nan";
+    const number = value === "+Inf" ? Infinity : value === "-Inf" ? -Infinity : nan ? NaN : Number(value);
+    if (Number.isNaN(number) && !nan) throw new Error(`line ${index + 1}: bad value: ${line}`);
     const labels: Record<string, string> = {};
     const labelText = match[2] ?? "";
     for (const m of labelText.matchAll(new RegExp(LABEL, "g"))) labels[m[1]!] = m[2]!;
