@@ -1,16 +1,16 @@
 import type { StepProcessor } from "../queues/step.js";
-import { createAemImportProcessor } from "./aem-import.js";
-import { createAemPollProcessor } from "./aem-poll.js";
-import { createAssetsPollProcessor } from "./assets-poll.js";
-import { createAssetsRegisterProcessor } from "./assets-register.js";
-import { createAtomPushProcessor } from "./atom-push.js";
-import type { ChainDeps } from "./deps.js";
-import { createImageFetchProcessor } from "./image-fetch.js";
-import { createJobPollProcessor } from "./job-poll.js";
-import { createNotifyProcessor } from "./notify.js";
-import { createRemediateProcessor } from "./remediate.js";
-import { createSourceWatchProcessor } from "./source-watch.js";
-import { createStatusTrackProcessor } from "./status-track.js";
+import { createAemImportProcessor } from "./aem/aem-import.js";
+import { createAemPollProcessor } from "./aem/aem-poll.js";
+import { createAssetsPollProcessor } from "./asset-management/assets-poll.js";
+import { createAssetsRegisterProcessor } from "./asset-management/assets-register.js";
+import { createAtomPushProcessor } from "./vimond/atom-push.js";
+import type { ChainDeps } from "./every-target/deps.js";
+import { createImageFetchProcessor } from "./vimond/image-fetch.js";
+import { createJobPollProcessor } from "./vimond/job-poll.js";
+import { createNotifyProcessor } from "./every-target/notify.js";
+import { createRemediateProcessor } from "./vimond/remediate.js";
+import { createSourceWatchProcessor } from "./every-target/source-watch.js";
+import { createStatusTrackProcessor } from "./vimond/status-track.js";
 
 /**
  * One processor per step. The runtime checks this list against `STEPS` and refuses to start on a
