@@ -76,7 +76,8 @@ const MAY_IMPORT = {
   ],
   simulator: ["config", "http", "log", "runtime", "telemetry"],
 };
-const SRC_FOLDERS = [...Object.keys(MAY_IMPORT), "cli", "demo", "bench"];
+/** Every top-level folder of src/ (a unit test checks that none is missing). */
+export const SRC_FOLDERS = [...Object.keys(MAY_IMPORT), "cli", "demo", "bench"];
 
 /** A target's steps use no other target's; what every target shares uses no target. No one but
  * the runtime uses the registry (processors/index.ts). */

@@ -1,4 +1,5 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { ESLint } from "eslint";
 import { describe, expect, it } from "vitest";
 
@@ -13,6 +14,14 @@ async function importErrors(file: string, line: string): Promise<string[]> {
 
 // The layering of docs/architecture.md, as eslint.config.js enforces it.
 describe("import direction", () => {
+  it("has a layer for every top-level folder of src/", async () => {
+    const { SRC_FOLDERS } = (await import(pathToFileURL("eslint.config.js").href)) as {
+      SRC_FOLDERS: string[];
+    };
+    const folders = readdirSync("src", { withFileTypes: true }).filter((d) => d.isDirectory());
+    expect(folders.map((d) => d.name).sort()).toEqual([...SRC_FOLDERS].sort());
+  });
+
   it.each([
     ["src/queues/names.ts", 'import "../processors/index.js";'],
     ["src/adapters/ais/ais-adapter.ts", 'import "../../queues/names.js";'],
