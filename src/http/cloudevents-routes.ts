@@ -15,8 +15,8 @@ import {
   aemPathIndexKey,
   markAemFileImported,
   type MarkFileOutcome,
-} from "../processors/aem-files.js";
-import { hurryAemPoll } from "../processors/aem-poll.js";
+} from "../processors/aem/aem-files.js";
+import { hurryAemPoll } from "../processors/aem/aem-poll.js";
 import type { RecordStore } from "../records/record-store.js";
 import {
   cloudEventAcceptedSchema,

@@ -4,8 +4,8 @@ import { ObjectEvent } from "../intake/object-event.js";
 import { STEP_NAMES } from "../queues/names.js";
 import { layoutKey, partitionOf, partitionPrefixes } from "../queues/partitions.js";
 import { STEP } from "../queues/steps.js";
-import { entryIdKey, packageIdOf } from "../processors/package-identity.js";
-import { sequencerKey } from "../processors/stale-events.js";
+import { entryIdKey, packageIdOf } from "../processors/every-target/package-identity.js";
+import { sequencerKey } from "../processors/every-target/stale-events.js";
 
 /**
  * Changing PARTITIONS (`ingest-worker partitions migrate --to N`). A package's partition is a hash

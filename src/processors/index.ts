@@ -1,39 +1,41 @@
+import type { StepName } from "../queues/names.js";
 import type { StepProcessor } from "../queues/step.js";
-import { createAemImportProcessor } from "./aem-import.js";
-import { createAemPollProcessor } from "./aem-poll.js";
-import { createAssetsPollProcessor } from "./assets-poll.js";
-import { createAssetsRegisterProcessor } from "./assets-register.js";
-import { createAtomPushProcessor } from "./atom-push.js";
-import type { ChainDeps } from "./deps.js";
-import { createImageFetchProcessor } from "./image-fetch.js";
-import { createJobPollProcessor } from "./job-poll.js";
-import { createNotifyProcessor } from "./notify.js";
-import { createRemediateProcessor } from "./remediate.js";
-import { createSourceWatchProcessor } from "./source-watch.js";
-import { createStatusTrackProcessor } from "./status-track.js";
+import { STEP } from "../queues/steps.js";
+import { AEM_STEPS } from "./aem/index.js";
+import { ASSET_MANAGEMENT_STEPS } from "./asset-management/index.js";
+import type { ChainDeps } from "./every-target/deps.js";
+import { EVERY_TARGET_STEPS } from "./every-target/index.js";
+import type { ProcessorOf, StepFactories, StepFactory } from "./step-factory.js";
+import { VIMOND_STEPS } from "./vimond/index.js";
 
 /**
- * One processor per step. The runtime checks this list against `STEPS` and refuses to start on a
- * missing or duplicate processor.
+ * The step registry: every step's processor factory, by target folder. Each step's name, payload
+ * schema and job options are in `STEP` (queues/steps.ts), the dependency-light half that intake,
+ * queues, ops and http import without loading processor code; the compiler holds this table to
+ * exactly one factory for each of its names, and the runtime still refuses to start on a step
+ * without a processor or with two (`buildStepRegistry`).
+ */
+export const STEP_FACTORIES: StepFactories<StepName> = {
+  ...EVERY_TARGET_STEPS,
+  ...VIMOND_STEPS,
+  ...AEM_STEPS,
+  ...ASSET_MANAGEMENT_STEPS,
+};
+
+/**
+ * One processor per step, in chain order (`STEP`'s). A step's processor is built once: job-poll's
+ * inline branches are the same processors their queues run.
  */
 export function buildProcessors(deps: ChainDeps): StepProcessor[] {
-  const statusTrack = createStatusTrackProcessor(deps);
-  const imageFetch = createImageFetchProcessor(deps);
-  return [
-    createSourceWatchProcessor(deps),
-    createAtomPushProcessor(deps),
-    // The branches' first runs happen inside job-poll (two jobs per package fewer). With status
-    // sweeps a first status-track run only registers and parks, so it stays a job.
-    createJobPollProcessor(deps, {
-      inlineBranches: { imageFetch, ...(deps.env.STATUS_SWEEP ? {} : { statusTrack }) },
-    }),
-    createRemediateProcessor(deps),
-    statusTrack,
-    imageFetch,
-    createAemImportProcessor(deps),
-    createAemPollProcessor(deps),
-    createAssetsRegisterProcessor(deps),
-    createAssetsPollProcessor(deps),
-    createNotifyProcessor(deps),
-  ];
+  const built = new Map<StepName, StepProcessor>();
+  const processorOf = <N extends StepName>(name: N): ProcessorOf<N> => {
+    let processor = built.get(name) as ProcessorOf<N> | undefined;
+    if (!processor) {
+      const factory = STEP_FACTORIES[name] as StepFactory<N>;
+      processor = factory(deps, processorOf);
+      built.set(name, processor);
+    }
+    return processor;
+  };
+  return (Object.keys(STEP) as StepName[]).map((name) => processorOf(name));
 }

@@ -15,7 +15,11 @@ import {
 } from "./payloads.js";
 import type { StepDefinition } from "./step.js";
 
-/** Step definitions by name: queue, payload schema and job options side by side. */
+/**
+ * Step definitions by name: queue, payload schema and job options side by side. This is the
+ * dependency-light half of the step registry, importable by every layer; each step's processor
+ * factory is in `STEP_FACTORIES` (processors/index.ts), by target folder.
+ */
 export const STEP = {
   "source-watch": { name: "source-watch", schema: sourceWatchPayload, jobOptions: retrying(8, 1000) },
   "atom-push": { name: "atom-push", schema: atomPushPayload, jobOptions: retrying(10, 1000), concurrency: 4 },
@@ -41,6 +45,6 @@ export const STEP = {
 
 /**
  * Every step the service runs, in chain order. The runtime refuses to start unless each has
- * exactly one processor in `buildProcessors`.
+ * exactly one processor (`buildProcessors`, from `STEP_FACTORIES`).
  */
 export const STEPS: readonly StepDefinition[] = Object.values(STEP);

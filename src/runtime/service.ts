@@ -13,11 +13,15 @@ import { assetBindingOffWarning } from "../adapters/asset-binding/asset-binding-
 import { createSqsAdapter } from "../adapters/sqs/sqs-adapter.js";
 import { sqsSettingsFromEnv } from "../adapters/sqs/sqs-settings.js";
 import { moduleLogger } from "../log/logger.js";
-import { createNotifyProcessor, registerNotifications } from "../processors/notify.js";
-import { createChainAdapters, createChainDeps, type ChainDepsOptions } from "../processors/chain-deps.js";
-import type { ChainDeps } from "../processors/deps.js";
+import { createNotifyProcessor, registerNotifications } from "../processors/every-target/notify.js";
+import {
+  createChainAdapters,
+  createChainDeps,
+  type ChainDepsOptions,
+} from "../processors/every-target/chain-deps.js";
+import type { ChainDeps } from "../processors/every-target/deps.js";
 import { buildProcessors } from "../processors/index.js";
-import { createStatusSweeper } from "../processors/status-sweeper.js";
+import { createStatusSweeper } from "../processors/vimond/status-sweeper.js";
 import { STEPS } from "../queues/steps.js";
 import { failIngestsOfJob } from "../records/fail-job-ingests.js";
 import type { EmbeddedS3 } from "./embedded-s3.js";

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAemImportProcessor } from "../../src/processors/aem-import.js";
-import { createAemPollProcessor } from "../../src/processors/aem-poll.js";
+import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
+import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import type { NewIngest } from "../../src/records/record-store.js";

@@ -6,8 +6,8 @@ import { parseEnv } from "../../src/config/load.js";
 import { parseRoutes, type Route } from "../../src/config/routes.js";
 import type { ObjectEvent } from "../../src/intake/object-event.js";
 import { upstreamRequests } from "../../src/metrics/upstream-metrics.js";
-import { assembleManifest } from "../../src/processors/assemble-package.js";
-import type { ChainDeps } from "../../src/processors/deps.js";
+import { assembleManifest } from "../../src/processors/every-target/assemble-package.js";
+import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { startTestS3, type TestS3 } from "../support/s3.js";
 
 const BUCKET = "assemble-package";

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainActions } from "../../src/metrics/ingest-metrics.js";
-import { createAssetsPollProcessor, isTransientAssetError } from "../../src/processors/assets-poll.js";
-import { createAssetsRegisterProcessor } from "../../src/processors/assets-register.js";
+import {
+  createAssetsPollProcessor,
+  isTransientAssetError,
+} from "../../src/processors/asset-management/assets-poll.js";
+import { createAssetsRegisterProcessor } from "../../src/processors/asset-management/assets-register.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import type { NewIngest } from "../../src/records/record-store.js";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chainActions } from "../../src/metrics/ingest-metrics.js";
-import { createAtomPushProcessor, feedKeys } from "../../src/processors/atom-push.js";
-import type { ChainDeps } from "../../src/processors/deps.js";
-import { createJobPollProcessor } from "../../src/processors/job-poll.js";
-import { createRemediateProcessor } from "../../src/processors/remediate.js";
+import { createAtomPushProcessor, feedKeys } from "../../src/processors/vimond/atom-push.js";
+import type { ChainDeps } from "../../src/processors/every-target/deps.js";
+import { createJobPollProcessor } from "../../src/processors/vimond/job-poll.js";
+import { createRemediateProcessor } from "../../src/processors/vimond/remediate.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { defineProcessor } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";

@@ -8,9 +8,9 @@ import { bridgeEmbeddedS3, type EmbeddedBridge } from "../../src/intake/embedded
 import { objectVersionKey, type ObjectEvent } from "../../src/intake/object-event.js";
 import { eventsDropped } from "../../src/metrics/ingest-metrics.js";
 import { retryIngest } from "../../src/ops/ingest-actions.js";
-import { feedPendingKey } from "../../src/processors/hand-off.js";
-import { createSourceWatchProcessor } from "../../src/processors/source-watch.js";
-import { sequencerKey } from "../../src/processors/stale-events.js";
+import { feedPendingKey } from "../../src/processors/every-target/hand-off.js";
+import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
+import { sequencerKey } from "../../src/processors/every-target/stale-events.js";
 import { defineProcessor } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";

@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createImageFetchProcessor } from "../../src/processors/image-fetch.js";
-import { createRemediateProcessor } from "../../src/processors/remediate.js";
-import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
+import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
+import { createRemediateProcessor } from "../../src/processors/vimond/remediate.js";
+import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import type { StepName } from "../../src/queues/names.js";
 import { packageSchema, runOf } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";

@@ -3,7 +3,7 @@ import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { configureLogger } from "../../src/log/logger.js";
-import { createSourceWatchProcessor } from "../../src/processors/source-watch.js";
+import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { defineProcessor } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";
 import { failIngestsOfJob } from "../../src/records/fail-job-ingests.js";

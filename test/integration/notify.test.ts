@@ -2,13 +2,13 @@ import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createImageFetchProcessor } from "../../src/processors/image-fetch.js";
+import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import {
   createNotifyProcessor,
   INLINE_FALLBACK_DELAY_MS,
   registerNotifications,
-} from "../../src/processors/notify.js";
-import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
+} from "../../src/processors/every-target/notify.js";
+import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";

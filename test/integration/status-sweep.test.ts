@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAtomFeed } from "../../src/adapters/ais/atom-feed.js";
-import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
-import { AwaitedIngests } from "../../src/processors/status-awaiting.js";
-import { createStatusSweeper, type SweepSummary } from "../../src/processors/status-sweeper.js";
+import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
+import { AwaitedIngests } from "../../src/processors/vimond/status-awaiting.js";
+import { createStatusSweeper, type SweepSummary } from "../../src/processors/vimond/status-sweeper.js";
 import { ingestJobId } from "../../src/queues/job-options.js";
 import { redisLease } from "../../src/queues/redis-lease.js";
 import { parseEnv } from "../../src/config/load.js";

@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VimondAdapters } from "../../src/adapters/index.js";
-import { createImageFetchProcessor } from "../../src/processors/image-fetch.js";
+import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";

@@ -2,7 +2,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_RETRY_POLICY, fullJitterDelay } from "../../src/adapters/http/backoff.js";
 import { postEvents } from "../../src/bench/chain-bench.js";
-import { pollDelay } from "../../src/processors/poll-delay.js";
+import { pollDelay } from "../../src/processors/every-target/poll-delay.js";
 import { mulberry32 } from "../../src/simulator/core/random.js";
 import { parsePrometheusText } from "../support/prometheus-text.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";

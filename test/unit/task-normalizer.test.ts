@@ -6,7 +6,7 @@ import {
   UNKNOWN_TASK_TYPE,
 } from "../../src/adapters/ais/task-normalizer.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
-import { placeTasks } from "../../src/processors/task-placement.js";
+import { placeTasks } from "../../src/processors/vimond/task-placement.js";
 import type { IngestPackage } from "../../src/records/ingest-record.js";
 
 function read(raw: unknown, jobId = "900"): ImportTask {

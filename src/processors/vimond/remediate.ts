@@ -1,15 +1,15 @@
-import type { AisAdapter, FeedScope, ImportTask } from "../adapters/ais/ais-adapter.js";
-import { isSettled } from "../adapters/ais/ais-states.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { isFinalIngestStatus } from "../adapters/status/status-states.js";
-import { chainActions } from "../metrics/ingest-metrics.js";
-import { jobId } from "../queues/job-options.js";
-import type { RemediatePayload } from "../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay } from "./poll-delay.js";
+import type { AisAdapter, FeedScope, ImportTask } from "../../adapters/ais/ais-adapter.js";
+import { isSettled } from "../../adapters/ais/ais-states.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { isFinalIngestStatus } from "../../adapters/status/status-states.js";
+import { chainActions } from "../../metrics/ingest-metrics.js";
+import { jobId } from "../../queues/job-options.js";
+import type { RemediatePayload } from "../../queues/payloads.js";
+import { defineProcessor, type StepContext, type StepResult } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay } from "../every-target/poll-delay.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 

@@ -1,6 +1,6 @@
 import { UnrecoverableError } from "bullmq";
-import type { VimondAdapters } from "../adapters/index.js";
-import type { ChainDeps } from "./deps.js";
+import type { VimondAdapters } from "../../adapters/index.js";
+import type { ChainDeps } from "../every-target/deps.js";
 
 /**
  * The Vimond adapters of the chain. They exist only when a route targets Vimond, so a job that

@@ -3,13 +3,13 @@ import {
   AEM_IMPORT_MAX_FILES,
   InvalidAemImportError,
   type AemAssetMetadata,
-} from "../adapters/aem/aem-adapter.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { jobId } from "../queues/job-options.js";
-import type { StepContext, StepProcessor, StepResult } from "../queues/step.js";
-import type { IngestPackage } from "../records/ingest-record.js";
-import { defineProcessor } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
+} from "../../adapters/aem/aem-adapter.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { jobId } from "../../queues/job-options.js";
+import type { StepContext, StepProcessor, StepResult } from "../../queues/step.js";
+import type { IngestPackage } from "../../records/ingest-record.js";
+import { defineProcessor } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
 import { AemBatch, aemBatchKeys } from "./aem-batch.js";
 import {
   aemIndexTtlSeconds,
@@ -19,9 +19,9 @@ import {
   saveAemFiles,
   type AemFile,
 } from "./aem-files.js";
-import { linkPackages } from "../telemetry/tracing.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay } from "./poll-delay.js";
+import { linkPackages } from "../../telemetry/tracing.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay } from "../every-target/poll-delay.js";
 
 /** BullMQ states in which a job will still run (and so still finish its batch). */
 const LIVE_STATES = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children"]);

@@ -1,14 +1,14 @@
 import { UnrecoverableError } from "bullmq";
-import type { AssetJob, AssetsAdapter, AssetView } from "../adapters/assets/assets-adapter.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { chainActions } from "../metrics/ingest-metrics.js";
-import type { StepProcessor, StepResult } from "../queues/step.js";
-import { defineProcessor } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import type { AssetsPollPayload } from "../queues/payloads.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay } from "./poll-delay.js";
-import { fromEarlierRun, TERMINAL_STATES } from "../records/ingest-record.js";
+import type { AssetJob, AssetsAdapter, AssetView } from "../../adapters/assets/assets-adapter.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { chainActions } from "../../metrics/ingest-metrics.js";
+import type { StepProcessor, StepResult } from "../../queues/step.js";
+import { defineProcessor } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import type { AssetsPollPayload } from "../../queues/payloads.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay } from "../every-target/poll-delay.js";
+import { fromEarlierRun, TERMINAL_STATES } from "../../records/ingest-record.js";
 
 /** The job-history entry a reprocess was started for; an Error still showing it is not a new one. */
 const REPROCESSED_FIELD = "am:reprocessedAfter";

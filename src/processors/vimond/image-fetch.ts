@@ -1,13 +1,13 @@
 import { UnrecoverableError } from "bullmq";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { isImageRejectedError, type ImagesAdapter } from "../adapters/index.js";
-import type { Logger } from "../log/logger.js";
-import { defineProcessor, type StepResult } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import { luaScript } from "../queues/lua-script.js";
-import { fromEarlierRun, TERMINAL_STATES } from "../records/ingest-record.js";
-import type { RecordUpdate } from "../records/record-store.js";
-import type { ChainDeps } from "./deps.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { isImageRejectedError, type ImagesAdapter } from "../../adapters/index.js";
+import type { Logger } from "../../log/logger.js";
+import { defineProcessor, type StepResult } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import { luaScript } from "../../queues/lua-script.js";
+import { fromEarlierRun, TERMINAL_STATES } from "../../records/ingest-record.js";
+import type { RecordUpdate } from "../../records/record-store.js";
+import type { ChainDeps } from "../every-target/deps.js";
 
 const BRANCH = "image-fetch";
 /** Record field marking a cache invalidation this ingest still owes (`pending`, then `done`). */

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { videoIngestFromRaw, type VideoIngest } from "../adapters/index.js";
-import { luaScript } from "../queues/lua-script.js";
+import { videoIngestFromRaw, type VideoIngest } from "../../adapters/index.js";
+import { luaScript } from "../../queues/lua-script.js";
 
 /**
  * HSET KEYS[1] ARGV[1] ARGV[3] only while KEYS[2] (the entries hash) still holds ARGV[1] with the

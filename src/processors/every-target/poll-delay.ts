@@ -1,4 +1,4 @@
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 
 export interface PollSettings {
   initialMs: number;

@@ -1,10 +1,10 @@
-import type { Route } from "../config/routes.js";
-import { ingestJobId, jobId } from "../queues/job-options.js";
-import { luaScript } from "../queues/lua-script.js";
-import type { IngestRecord } from "../records/ingest-record.js";
-import type { RecordUpdate } from "../records/record-store.js";
-import { TRACE_FIELD } from "../records/ingest-record.js";
-import { currentTraceparent } from "../telemetry/tracing.js";
+import type { Route } from "../../config/routes.js";
+import { ingestJobId, jobId } from "../../queues/job-options.js";
+import { luaScript } from "../../queues/lua-script.js";
+import type { IngestRecord } from "../../records/ingest-record.js";
+import type { RecordUpdate } from "../../records/record-store.js";
+import { TRACE_FIELD } from "../../records/ingest-record.js";
+import { currentTraceparent } from "../../telemetry/tracing.js";
 import type { ChainDeps } from "./deps.js";
 
 /**

@@ -1,20 +1,20 @@
 import { createHash } from "node:crypto";
 import { request } from "undici";
-import { moduleLogger } from "../log/logger.js";
+import { moduleLogger } from "../../log/logger.js";
 import {
   CLOUD_EVENT_CONTENT_TYPE,
   ingestCloudEvent,
   SIGNATURE_HEADER,
   signBody,
-} from "../notify/cloud-event.js";
-import { ingestJobId } from "../queues/job-options.js";
+} from "../../notify/cloud-event.js";
+import { ingestJobId } from "../../queues/job-options.js";
 import type { Queue } from "bullmq";
-import { runStepInline } from "../queues/inline-step.js";
-import type { NotifyPayload } from "../queues/payloads.js";
-import { runOf, type IngestRecord } from "../records/ingest-record.js";
-import { defineProcessor, type StepProcessor } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import type { RecordStore } from "../records/record-store.js";
+import { runStepInline } from "../../queues/inline-step.js";
+import type { NotifyPayload } from "../../queues/payloads.js";
+import { runOf, type IngestRecord } from "../../records/ingest-record.js";
+import { defineProcessor, type StepProcessor } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import type { RecordStore } from "../../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
 
 /** Upper bound on one delivery (connect, send, answer); a slow receiver is retried, not waited for. */

@@ -1,20 +1,20 @@
 import type { Redis } from "ioredis";
-import type { AisAdapter, FeedScope, ImportTask } from "../adapters/ais/ais-adapter.js";
+import type { AisAdapter, FeedScope, ImportTask } from "../../adapters/ais/ais-adapter.js";
 import {
   buildAtomFeed,
   type AtomEntryInput,
   type AtomFeedInput,
   type AtomTombstoneInput,
-} from "../adapters/ais/atom-feed.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { chainActions, eventToPush } from "../metrics/ingest-metrics.js";
-import { jobId } from "../queues/job-options.js";
-import { defineProcessor, type StepContext, type StepResult } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import type { AtomPushPayload } from "../queues/payloads.js";
-import { TERMINAL_STATES, type IngestPackage, type IngestRecord } from "../records/ingest-record.js";
-import { linkPackages } from "../telemetry/tracing.js";
-import type { ChainDeps } from "./deps.js";
+} from "../../adapters/ais/atom-feed.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { chainActions, eventToPush } from "../../metrics/ingest-metrics.js";
+import { jobId } from "../../queues/job-options.js";
+import { defineProcessor, type StepContext, type StepResult } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import type { AtomPushPayload } from "../../queues/payloads.js";
+import { TERMINAL_STATES, type IngestPackage, type IngestRecord } from "../../records/ingest-record.js";
+import { linkPackages } from "../../telemetry/tracing.js";
+import type { ChainDeps } from "../every-target/deps.js";
 import { requireVimond } from "./vimond-adapters.js";
 
 const STEP_NAME = "atom-push";

@@ -1,15 +1,15 @@
 import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { AemAdapter } from "../adapters/aem/aem-adapter.js";
-import type { AssetsAdapter } from "../adapters/assets/assets-adapter.js";
-import type { VimondAdapters } from "../adapters/index.js";
-import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
-import type { Env } from "../config/env.js";
-import type { RoutesFile } from "../config/routes.js";
-import type { StepName } from "../queues/names.js";
-import type { RecordStore } from "../records/record-store.js";
+import type { AemAdapter } from "../../adapters/aem/aem-adapter.js";
+import type { AssetsAdapter } from "../../adapters/assets/assets-adapter.js";
+import type { VimondAdapters } from "../../adapters/index.js";
+import type { S3Adapter } from "../../adapters/s3/s3-adapter.js";
+import type { Env } from "../../config/env.js";
+import type { RoutesFile } from "../../config/routes.js";
+import type { StepName } from "../../queues/names.js";
+import type { RecordStore } from "../../records/record-store.js";
 import type { z } from "zod";
-import type { STEP } from "../queues/steps.js";
+import type { STEP } from "../../queues/steps.js";
 
 export type PayloadOf<N extends StepName> = z.input<(typeof STEP)[N]["schema"]>;
 

@@ -1,5 +1,5 @@
-import type { ImportTask } from "../adapters/ais/ais-adapter.js";
-import type { IngestPackage } from "../records/ingest-record.js";
+import type { ImportTask } from "../../adapters/ais/ais-adapter.js";
+import type { IngestPackage } from "../../records/ingest-record.js";
 import { taskMatchesPackage } from "./atom-push.js";
 
 /** An ingest of an import job, as placement needs it. */

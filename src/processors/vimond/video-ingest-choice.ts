@@ -1,4 +1,4 @@
-import type { VideoIngest } from "../adapters/index.js";
+import type { VideoIngest } from "../../adapters/index.js";
 
 /**
  * Which of an asset's video ingests the record follows, and how its progress reads: shared by

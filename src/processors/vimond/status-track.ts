@@ -1,14 +1,14 @@
 import { UnrecoverableError } from "bullmq";
-import type { RetryAssetResult, VideoIngest } from "../adapters/index.js";
-import { chainActions } from "../metrics/ingest-metrics.js";
-import type { StatusTrackPayload } from "../queues/payloads.js";
-import { vimondTenants } from "../adapters/vimond-tenant.js";
-import { defineProcessor, type StepResult } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import { fromEarlierRun, runOf, TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
-import type { RecordUpdate } from "../records/record-store.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay, retryAfterOf } from "./poll-delay.js";
+import type { RetryAssetResult, VideoIngest } from "../../adapters/index.js";
+import { chainActions } from "../../metrics/ingest-metrics.js";
+import type { StatusTrackPayload } from "../../queues/payloads.js";
+import { vimondTenants } from "../../adapters/vimond-tenant.js";
+import { defineProcessor, type StepResult } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import { fromEarlierRun, runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
+import type { RecordUpdate } from "../../records/record-store.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
 import { AwaitedIngests } from "./status-awaiting.js";
 import { newestSince, phaseOf } from "./video-ingest-choice.js";
 

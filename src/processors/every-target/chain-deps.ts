@@ -1,16 +1,16 @@
-import { aemSettingsFromEnv, createAemAdapter } from "../adapters/aem/aem-adapter.js";
-import { createAssetsAdapter } from "../adapters/assets/assets-adapter.js";
+import { aemSettingsFromEnv, createAemAdapter } from "../../adapters/aem/aem-adapter.js";
+import { createAssetsAdapter } from "../../adapters/assets/assets-adapter.js";
 import {
   createVimondAdapters,
   upstreamSettingsFromEnv,
   type UpstreamSettingsOverrides,
-} from "../adapters/index.js";
-import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
-import { s3SettingsFromEnv } from "../adapters/s3/s3-settings.js";
-import type { Config } from "../config/load.js";
-import type { StepName } from "../queues/names.js";
-import { RecordStore } from "../records/record-store.js";
-import type { RuntimeConnections } from "../runtime/worker-runtime.js";
+} from "../../adapters/index.js";
+import { createS3Adapter } from "../../adapters/s3/s3-adapter.js";
+import { s3SettingsFromEnv } from "../../adapters/s3/s3-settings.js";
+import type { Config } from "../../config/load.js";
+import type { StepName } from "../../queues/names.js";
+import { RecordStore } from "../../records/record-store.js";
+import type { RuntimeConnections } from "../../runtime/worker-runtime.js";
 import type { ChainDeps, EnqueueOptions, PayloadOf } from "./deps.js";
 
 export interface ChainDepsOptions {

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { z } from "zod";
-import { TERMINAL_STATES, type IngestRecord } from "../records/ingest-record.js";
-import type { RecordStore } from "../records/record-store.js";
+import { TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
+import type { RecordStore } from "../../records/record-store.js";
 
 /**
  * Per-file bookkeeping of the `aem` target. An ingest is complete when every one of its files is

@@ -1,14 +1,14 @@
 import { Job, UnrecoverableError, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import type { AemImportResultItem, AemJobStatus } from "../adapters/aem/aem-adapter.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import type { StepContext, StepProcessor } from "../queues/step.js";
-import { jobId } from "../queues/job-options.js";
-import { defineProcessor } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
+import type { AemImportResultItem, AemJobStatus } from "../../adapters/aem/aem-adapter.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import type { StepContext, StepProcessor } from "../../queues/step.js";
+import { jobId } from "../../queues/job-options.js";
+import { defineProcessor } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
 import { readAemFiles, setAemFileStates } from "./aem-files.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay } from "./poll-delay.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay } from "../every-target/poll-delay.js";
 
 /**
  * `aem-poll`: follows an AEM import job until it settles, then maps the result's per-file items

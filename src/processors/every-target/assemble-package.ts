@@ -1,10 +1,10 @@
-import { ObjectTooLargeError, type S3HeadResult, type S3VersionRead } from "../adapters/s3/s3-adapter.js";
-import type { Route } from "../config/routes.js";
-import type { ObjectEvent } from "../intake/object-event.js";
-import type { IngestPackage } from "../records/ingest-record.js";
-import { SidecarKeyError, resolveSidecarKey, urlHost } from "../sidecar/object-key.js";
-import { parseSidecar } from "../sidecar/parse-sidecar.js";
-import type { Sidecar } from "../sidecar/sidecar-schema.js";
+import { ObjectTooLargeError, type S3HeadResult, type S3VersionRead } from "../../adapters/s3/s3-adapter.js";
+import type { Route } from "../../config/routes.js";
+import type { ObjectEvent } from "../../intake/object-event.js";
+import type { IngestPackage } from "../../records/ingest-record.js";
+import { SidecarKeyError, resolveSidecarKey, urlHost } from "../../sidecar/object-key.js";
+import { parseSidecar } from "../../sidecar/parse-sidecar.js";
+import type { Sidecar } from "../../sidecar/sidecar-schema.js";
 import type { ChainDeps } from "./deps.js";
 import { ENTRY_ID, fileNameOf, keySlug } from "./package-identity.js";
 

@@ -1,13 +1,13 @@
 import { UnrecoverableError } from "bullmq";
-import type { AssetsAdapter, AssetView } from "../adapters/assets/assets-adapter.js";
-import { isUpstreamError } from "../adapters/http/upstream-error.js";
-import { chainActions } from "../metrics/ingest-metrics.js";
-import { ingestJobId } from "../queues/job-options.js";
-import { runOf } from "../records/ingest-record.js";
-import type { StepContext, StepProcessor } from "../queues/step.js";
-import { defineProcessor } from "../queues/step.js";
-import { STEP } from "../queues/steps.js";
-import type { ChainDeps } from "./deps.js";
+import type { AssetsAdapter, AssetView } from "../../adapters/assets/assets-adapter.js";
+import { isUpstreamError } from "../../adapters/http/upstream-error.js";
+import { chainActions } from "../../metrics/ingest-metrics.js";
+import { ingestJobId } from "../../queues/job-options.js";
+import { runOf } from "../../records/ingest-record.js";
+import type { StepContext, StepProcessor } from "../../queues/step.js";
+import { defineProcessor } from "../../queues/step.js";
+import { STEP } from "../../queues/steps.js";
+import type { ChainDeps } from "../every-target/deps.js";
 
 /** Set on the record just before a register request; its presence means an outcome may be unknown. */
 const SENT_FIELD = "am:registerSentAt";

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import { Job } from "bullmq";
-import { isFinalIngestStatus, vimondTenants, type VideoIngest } from "../adapters/index.js";
-import { backgroundLoop, pause, type BackgroundLoop } from "../intake/background-loop.js";
-import { moduleLogger } from "../log/logger.js";
-import { statusSweepPages, statusSweeps, statusSweepSettled } from "../metrics/status-sweep-metrics.js";
-import { ingestJobId } from "../queues/job-options.js";
-import { redisLease, type RedisLease } from "../queues/redis-lease.js";
-import { TERMINAL_STATES } from "../records/ingest-record.js";
-import type { ChainDeps } from "./deps.js";
-import { pollDelay, retryAfterOf } from "./poll-delay.js";
+import { isFinalIngestStatus, vimondTenants, type VideoIngest } from "../../adapters/index.js";
+import { backgroundLoop, pause, type BackgroundLoop } from "../../intake/background-loop.js";
+import { moduleLogger } from "../../log/logger.js";
+import { statusSweepPages, statusSweeps, statusSweepSettled } from "../../metrics/status-sweep-metrics.js";
+import { ingestJobId } from "../../queues/job-options.js";
+import { redisLease, type RedisLease } from "../../queues/redis-lease.js";
+import { TERMINAL_STATES } from "../../records/ingest-record.js";
+import type { ChainDeps } from "../every-target/deps.js";
+import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
 import { AwaitedIngests, type AwaitedEntry } from "./status-awaiting.js";
 import { newestSince, phaseOf } from "./video-ingest-choice.js";
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import type { ObjectEvent } from "../intake/object-event.js";
-import { luaScript } from "../queues/lua-script.js";
+import type { ObjectEvent } from "../../intake/object-event.js";
+import { luaScript } from "../../queues/lua-script.js";
 
 /**
  * Keeps the highest sequencer seen per (bucket, key) and says whether an event is older. S3
