@@ -115,7 +115,7 @@ export function printReport(result: ReportInput, say: (line: string) => void): v
   );
   say(`| … chain by operation, per package | ${perOperation} |`);
   say(
-    `| Redis commands per package | chain ${chain.redisCommandsPerPackage.toFixed(1)}, reference ${reference.redisCommandsPerPackage.toFixed(1)}, ceiling ${ceiling.redisCommandsPerItem.toFixed(1)} per item; both include the notify job |`,
+    `| Redis commands per package | chain ${chain.redisCommandsPerPackage.toFixed(1)}, reference ${reference.redisCommandsPerPackage.toFixed(1)}, ceiling ${ceiling.redisCommandsPerItem.toFixed(1)} per item; both include the notification |`,
   );
   say(
     `| CPU per package (worker / simulator / Redis / bench process with S3 and receiver) | chain ${cpuRow(chain)}; reference ${cpuRow(reference)} |`,

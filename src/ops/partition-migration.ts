@@ -4,6 +4,7 @@ import { ObjectEvent } from "../intake/object-event.js";
 import { STEP_NAMES } from "../queues/names.js";
 import { layoutKey, partitionOf, partitionPrefixes } from "../queues/partitions.js";
 import { STEP } from "../queues/steps.js";
+import { notifyOutboxKey } from "../processors/every-target/notify.js";
 import { entryIdKey, packageIdOf } from "../processors/every-target/package-identity.js";
 import { sequencerKey } from "../processors/every-target/stale-events.js";
 
@@ -130,6 +131,15 @@ export async function planMigration(
             `${queue.opts.prefix}:${queue.name} has ${workers} worker(s) connected; stop every worker first`,
           );
       }
+    }
+    // Notifications a dead worker left unsettled are handed to jobs by a worker of this layout's
+    // outbox sweep; the new layout's workers sweep other keys, so they would never be sent.
+    for (const prefix of partitionPrefixes(basePrefix, from)) {
+      const unsettled = await redis.zcard(notifyOutboxKey(prefix));
+      if (unsettled > 0)
+        blockers.push(
+          `${notifyOutboxKey(prefix)} still holds ${unsettled} notification(s); start a worker of this layout to hand them on`,
+        );
     }
     let records = 0;
     let moving = 0;

@@ -92,8 +92,9 @@ return result
 /**
  * ARGV: terminal states, branch, result ("ok" or "failed: reason"), now, then field/value pairs
  * written with the result (the branch's own timing, upstream ids it learned).
- * Returns {"final", state} when this was the last branch (and writes the history line
- * "ingest <state>" for the branch), {"pending", n} otherwise, {"ignored", state} when the record is
+ * Returns {"final", state, record fields, ending fields} when this was the last branch (and writes
+ * the history line "ingest <state>" for the branch; the record is the fields before the ending
+ * was written, as field/value pairs, then the ending's pairs), {"pending", n} otherwise, {"ignored", state} when the record is
  * terminal or the branch already reported.
  */
 export const FINISH_BRANCH = `
@@ -125,7 +126,9 @@ ending[#ending + 1] = ARGV[4]
 redis.call('HSET', KEYS[1], unpack(ending))
 local entry = cjson.encode({at = tonumber(ARGV[4]), step = ARGV[2], message = 'ingest ' .. final})
 if redis.call('RPUSH', KEYS[2], entry) > ${HISTORY_CAP} then redis.call('LTRIM', KEYS[2], -${HISTORY_CAP}, -1) end
-return {'final', final}
+-- The record as it now is (the fields read above, then the ending's): the caller's metrics and
+-- notifications need it, and reading it again would be another round trip.
+return {'final', final, all, ending}
 `;
 
 /**

@@ -77,7 +77,7 @@ type ScriptedRedis = Redis & {
     result: string,
     now: string,
     ...pairs: string[]
-  ): Promise<[string, string]>;
+  ): Promise<[string, string, string[]?, string[]?]>;
   ingestReopen(record: string, allowed: string, now: string): Promise<[string, string]>;
 };
 
@@ -325,7 +325,7 @@ export class RecordStore {
     const pairs: string[] = [];
     if (also.timing) pairs.push(`step:${branch}`, JSON.stringify(also.timing));
     pairs.push(...upstreamPairs(also.upstream));
-    const [kind, value] = await this.redis.ingestFinishBranch(
+    const [kind, value, fields, ending] = await this.redis.ingestFinishBranch(
       this.key(id),
       this.historyKey(id),
       TERMINAL,
@@ -335,7 +335,10 @@ export class RecordStore {
       ...pairs,
     );
     if (kind !== "final") return undefined;
-    await this.finished(id);
+    const hash: Record<string, string> = {};
+    for (const list of [fields ?? [], ending ?? []])
+      for (let i = 0; i + 1 < list.length; i += 2) hash[list[i]!] = list[i + 1]!;
+    await this.finished(id, undefined, hash.id ? hash : undefined);
     return value as IngestState;
   }
 
@@ -429,7 +432,15 @@ export class RecordStore {
    * Every way into a terminal state ends here (update, updateMany, finishBranch), so this is the
    * one place that counts it and, for a failure, writes the warn line: no failure path is missed.
    */
-  private async finished(id: string, step?: string): Promise<void> {
+  private async finished(id: string, step?: string, hash?: Record<string, string>): Promise<void> {
+    // A transition that returned the record (finishBranch) gives it as `hash`: nothing is read.
+    if (hash !== undefined) {
+      const record = toRecord(hash);
+      this.countFinished(record.target, record.state, record.finishedAt, record.eventAt);
+      if (record.state === "failed") logFailure(record, step);
+      for (const listener of this.listeners) await listener(record);
+      return;
+    }
     // The metrics need four fields. With listeners (notifications) the whole record is needed
     // anyway, so it is read once; without, only a failure's warn line reads it.
     if (this.listeners.length > 0) {

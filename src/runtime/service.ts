@@ -13,7 +13,15 @@ import { assetBindingOffWarning } from "../adapters/asset-binding/asset-binding-
 import { createSqsAdapter } from "../adapters/sqs/sqs-adapter.js";
 import { sqsSettingsFromEnv } from "../adapters/sqs/sqs-settings.js";
 import { moduleLogger } from "../log/logger.js";
-import { createNotifyProcessor, registerNotifications } from "../processors/every-target/notify.js";
+import {
+  createNotifyProcessor,
+  notifyOutboxKey,
+  OUTBOX_SWEEP_INTERVAL_MS,
+  registerNotifications,
+  sweepNotifyOutbox,
+  type InlineNotify,
+} from "../processors/every-target/notify.js";
+import { backgroundLoop, pause } from "../intake/background-loop.js";
 import {
   createChainAdapters,
   createChainDeps,
@@ -131,11 +139,41 @@ export async function startService(config: Config, options: ServiceOptions = {})
   });
 
   const deps = partitionDeps[0]!;
-  // Delivered inline, with the notify job as the fallback (see registerNotifications).
+  // Delivered inline, with the partition's outbox as the fallback (see registerNotifications).
+  const outboxes: Array<{ inline: InlineNotify; enqueue: ChainDeps["enqueue"] }> = [];
   for (const d of partitionDeps) {
-    const queue = d.queues.get("notify");
-    const inline = queue ? { processor: createNotifyProcessor(d), queue } : undefined;
+    const inline = d.queues.has("notify")
+      ? { processor: createNotifyProcessor(d), redis: d.redis, outboxKey: notifyOutboxKey(d.prefix) }
+      : undefined;
     registerNotifications(d.records, d.enqueue.bind(d), env.NOTIFY_URLS, inline);
+    if (inline && env.NOTIFY_URLS.length > 0) outboxes.push({ inline, enqueue: d.enqueue.bind(d) });
+  }
+  // Every process sweeps: a dead process's entries are handed to jobs by whichever one is left.
+  if (outboxes.length > 0) {
+    const sweeps = backgroundLoop(
+      async (signal) => {
+        while (!signal.aborted) {
+          await pause(OUTBOX_SWEEP_INTERVAL_MS, signal);
+          if (signal.aborted) break;
+          for (const { inline, enqueue } of outboxes) {
+            const handed = await sweepNotifyOutbox(inline, enqueue).catch((error: unknown) => {
+              log.warn({ err: (error as Error).message }, "notify outbox sweep failed; next one retries");
+              return 0;
+            });
+            // Only an inline attempt that never settled (a process died) leaves entries this old.
+            if (handed > 0)
+              log.warn(
+                { notifications: handed },
+                "unsettled inline notifications handed to their notify jobs",
+              );
+          }
+        }
+      },
+      log,
+      "notify outbox sweep",
+    );
+    sweeps.start();
+    stoppers.push(() => sweeps.stop());
   }
   const sink = createEventSink(sourceWatchQueues(runtime.partitions));
 

@@ -6,7 +6,9 @@ import { createImageFetchProcessor } from "../../src/processors/vimond/image-fet
 import {
   createNotifyProcessor,
   INLINE_FALLBACK_DELAY_MS,
+  notifyOutboxKey,
   registerNotifications,
+  sweepNotifyOutbox,
 } from "../../src/processors/every-target/notify.js";
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
@@ -261,7 +263,9 @@ describe("notify", () => {
   });
 });
 
-describe("notify inline, with the job as the fallback", () => {
+describe("notify inline, with the outbox and the job as the fallback", () => {
+  const outbox = () => ({ redis: h.deps.redis, outboxKey: notifyOutboxKey(h.deps.prefix) });
+  const outboxEntries = () => h.deps.redis.zrange(notifyOutboxKey(h.deps.prefix), "0", "-1");
   /** A listener of its own (the harness's records already notify through jobs) and the ingest's record. */
   async function inlineTerminal(
     state: "completed" | "failed",
@@ -273,10 +277,7 @@ describe("notify inline, with the job as the fallback", () => {
       { onTerminal: (l) => void (listener = l) },
       h.deps.enqueue.bind(h.deps),
       [hookUrl],
-      {
-        processor,
-        queue: h.queue("notify"),
-      },
+      { processor, ...outbox() },
     );
     const id = await newRecord();
     // Terminal without a transition, so the harness's own listener stays out of it.
@@ -290,16 +291,17 @@ describe("notify inline, with the job as the fallback", () => {
       await h.queue("notify").getJobs(["waiting", "delayed", "active", "completed", "failed", "prioritized"])
     ).filter((job) => (job.data as NotifyPayload).ingestId === id);
 
-  it("delivers at once and removes the delayed job it added first", async () => {
+  it("delivers at once, then takes its outbox entry out, with no job", async () => {
     const id = await inlineTerminal("completed");
     const delivery = await firstAccepted(id);
     expect((JSON.parse(delivery.body) as { id: string }).id).toBe(`${id}-completed`);
     expect(delivery.headers["x-ingest-signature"]).toBe(hmac(delivery.body));
-    await waitFor("the fallback job to be removed", async () => (await jobsOf(id)).length === 0);
+    await waitFor("the outbox entry to be taken out", async () => (await outboxEntries()).length === 0);
+    expect(await jobsOf(id)).toHaveLength(0);
     expect(delivered(id)).toHaveLength(1);
   });
 
-  it("promotes the job when the inline attempt fails, which then delivers with its retries", async () => {
+  it("hands a failed inline attempt to the job, which then delivers with its retries", async () => {
     const id = await inlineTerminal("failed", 1);
     await firstAccepted(id);
     // The inline attempt got the 500; the job, promoted at once, delivered the same event.
@@ -308,16 +310,23 @@ describe("notify inline, with the job as the fallback", () => {
       new Set([`${id}-failed`]),
     );
     const [job] = await jobsOf(id);
-    await waitFor("the promoted job to complete", async () => (await job?.getState()) === "completed");
+    await waitFor("the job to complete", async () => (await job?.getState()) === "completed");
+    expect(await outboxEntries()).toHaveLength(0);
   });
 
-  it("leaves the delayed job in place while the inline attempt has not finished (a crash would leave it)", async () => {
+  it("leaves the outbox entry while the inline attempt has not finished (a crash would leave it); a sweep past the delay hands it to the job", async () => {
     const hanging = defineProcessor(STEP.notify, () => new Promise<never>(() => {}));
     const id = await inlineTerminal("completed", 0, hanging);
-    const [job] = await jobsOf(id);
-    expect(await job?.getState()).toBe("delayed");
-    expect(job?.opts.delay).toBe(INLINE_FALLBACK_DELAY_MS);
-    expect(delivered(id)).toHaveLength(0);
-    await job?.remove();
+    expect(await outboxEntries()).toHaveLength(1);
+    expect(await jobsOf(id)).toHaveLength(0);
+    const enqueue = h.deps.enqueue.bind(h.deps);
+    // Not yet: the attempt may still be under way.
+    expect(await sweepNotifyOutbox(outbox(), enqueue)).toBe(0);
+    expect(await sweepNotifyOutbox(outbox(), enqueue, Date.now() + INLINE_FALLBACK_DELAY_MS + 1)).toBe(1);
+    expect(await outboxEntries()).toHaveLength(0);
+    // The job delivers the same event the inline attempt would have.
+    const delivery = await firstAccepted(id);
+    expect((JSON.parse(delivery.body) as { id: string }).id).toBe(`${id}-completed`);
+    expect(delivered(id)).toHaveLength(1);
   });
 });

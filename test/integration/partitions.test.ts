@@ -10,6 +10,7 @@ import { partitionOf, partitionPrefixes } from "../../src/queues/partitions.js";
 import { TERMINAL_STATES } from "../../src/records/ingest-record.js";
 import { startService, type Service } from "../../src/runtime/service.js";
 import { testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { notifyOutboxKey } from "../../src/processors/every-target/notify.js";
 
 /**
  * Changing PARTITIONS as docs/operations.md says: the chain drained but for accepted events held
@@ -92,6 +93,14 @@ describe("changing PARTITIONS from 1 to 4", () => {
     const refused = await startService(config4, { embeddedS3: stack.s3 }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConfigError);
     expect(String(refused)).toMatch(/partitions migrate --to 4/);
+
+    // A notification a dead worker left unsettled would never be sent by the new layout's workers.
+    const outbox = notifyOutboxKey(partitionPrefixes(prefix, 1)[0]!);
+    await redis.zadd(outbox, Date.now(), "unsettled");
+    expect((await planMigration(redis, prefix, 4)).blockers).toEqual([
+      `${outbox} still holds 1 notification(s); start a worker of this layout to hand them on`,
+    ]);
+    await redis.del(outbox);
 
     const plan = await planMigration(redis, prefix, 4);
     expect(plan).toMatchObject({

@@ -8,7 +8,7 @@ import {
   signBody,
 } from "../../notify/cloud-event.js";
 import { ingestJobId } from "../../queues/job-options.js";
-import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
 import { runStepInline } from "../../queues/inline-step.js";
 import type { NotifyPayload } from "../../queues/payloads.js";
 import { runOf, type IngestRecord } from "../../records/ingest-record.js";
@@ -85,30 +85,48 @@ export function createNotifyProcessor(deps: ChainDeps) {
 }
 
 /**
- * How long the job of an inline delivery waits before it delivers itself: longer than one attempt
- * may take, so it runs only when the inline attempt never finished (the process died meanwhile).
+ * How long an inline delivery's outbox entry waits before a sweep hands it to a job: longer than
+ * one attempt may take, so only an attempt that never finished (the process died meanwhile) is.
  */
 export const INLINE_FALLBACK_DELAY_MS = NOTIFY_TIMEOUT_MS + 5_000;
+/** How often each process sweeps its outboxes for entries older than the fallback delay. */
+export const OUTBOX_SWEEP_INTERVAL_MS = 5_000;
 /** Inline deliveries in flight at most; beyond it a notification goes to its job at once. */
 export const INLINE_MAX_IN_FLIGHT = 32;
+/** Entries one sweep hands to jobs at most; the rest wait for the next sweep. */
+const SWEEP_BATCH = 200;
 
-/** What delivering inline needs: the step's processor and its queue (to drop or hurry the job). */
+/** The outbox of a partition: a sorted set of inline deliveries not yet settled, by start time. */
+export function notifyOutboxKey(prefix: string): string {
+  return `${prefix}:notify-outbox`;
+}
+
+/** What delivering inline needs: the step's processor, and Redis for the outbox. */
 export interface InlineNotify {
   processor: StepProcessor<(typeof STEP)["notify"]["schema"]>;
-  queue: Pick<Queue, "remove" | "getJob">;
+  redis: Pick<Redis, "zadd" | "zrem" | "zrangebyscore">;
+  /** See {@link notifyOutboxKey}. */
+  outboxKey: string;
+}
+
+/** An outbox entry: the job the delivery becomes when it fails or its process dies. */
+interface OutboxEntry {
+  jobId: string;
+  payload: NotifyPayload;
 }
 
 /**
  * Sends every terminal state to each of `urls`: one `notify` job per (ingest, run, state, URL), with a
  * deterministic job id so a repeated trigger adds nothing while the first job is retained.
  *
- * With `inline`, the job is added delayed by {@link INLINE_FALLBACK_DELAY_MS} and the notification
- * is delivered at once from here, without waiting in the step that ended the ingest: once it was
- * delivered the job is removed (a BullMQ job run costs ~40 Redis commands; adding and removing one
- * about a third of that), and when the attempt fails the job is promoted, so it is retried with
- * the step's attempts and backoff exactly as before. The job exists before the request leaves, so a
- * process that dies mid-delivery still delivers through it (the event id is the same, so a receiver
- * that got the first attempt can drop the repeat).
+ * With `inline`, the notification is delivered at once from here, without waiting in the step
+ * that ended the ingest, and becomes a job only when that attempt fails (then retried with the
+ * step's attempts and backoff exactly as before). Before the request leaves, the delivery is
+ * written to the partition's outbox (one ZADD) and it is taken out once settled (one ZREM): a
+ * process that dies mid-delivery leaves the entry, which {@link sweepNotifyOutbox} (every process
+ * runs it) turns into the job after {@link INLINE_FALLBACK_DELAY_MS}, with the same event id, so
+ * a receiver that got the first attempt can drop the repeat. A delayed fallback job added and
+ * removed per delivery cost 23 Redis commands; the outbox costs 2.
  */
 export function registerNotifications(
   records: Pick<RecordStore, "onTerminal">,
@@ -119,22 +137,18 @@ export function registerNotifications(
   if (urls.length === 0) return;
   let inFlight = 0;
 
-  async function deliverInline(
-    target: InlineNotify,
-    payload: NotifyPayload,
-    jobId: string,
-    record: IngestRecord,
-  ) {
+  async function deliverInline(target: InlineNotify, entry: string, record: IngestRecord) {
+    const { payload, jobId } = JSON.parse(entry) as OutboxEntry;
     inFlight += 1;
     try {
       const outcome = await runStepInline(target.processor, payload, log, record);
-      if ("error" in outcome) await (await target.queue.getJob(jobId))?.promote();
-      else await target.queue.remove(jobId);
+      if ("error" in outcome) await enqueue("notify", payload, { jobId });
+      await target.redis.zrem(target.outboxKey, entry);
     } catch (error) {
-      // The delayed job stays: it delivers after its delay.
+      // The entry stays: a sweep hands it to the job after the fallback delay.
       log.warn(
         { ingestId: payload.ingestId, url: displayUrl(payload.url), err: (error as Error).message },
-        "could not settle the job of an inline notification; it runs after its delay",
+        "could not settle an inline notification; a sweep hands it to its job",
       );
     } finally {
       inFlight -= 1;
@@ -147,8 +161,10 @@ export function registerNotifications(
       // The run: a retried ingest that fails again is a new notification.
       const jobId = ingestJobId("notify", record.id, runOf(record), record.state, urlDigest(url));
       const now = inline !== undefined && inFlight < INLINE_MAX_IN_FLIGHT;
+      const entry = JSON.stringify({ jobId, payload } satisfies OutboxEntry);
       try {
-        await enqueue("notify", payload, { jobId, ...(now ? { delay: INLINE_FALLBACK_DELAY_MS } : {}) });
+        if (now) await inline.redis.zadd(inline.outboxKey, Date.now(), entry);
+        else await enqueue("notify", payload, { jobId });
       } catch (error) {
         // The state change already happened and will not fire again; throwing here would only
         // fail the step that finished the ingest. Logged so the lost notification is visible.
@@ -158,7 +174,33 @@ export function registerNotifications(
         );
         continue;
       }
-      if (now) void deliverInline(inline, payload, jobId, record);
+      if (now) void deliverInline(inline, entry, record);
     }
   });
+}
+
+/**
+ * Hands every outbox entry older than {@link INLINE_FALLBACK_DELAY_MS} to its notify job: its
+ * inline attempt never settled (the process died, or Redis was away when it did). The job id is
+ * the delivery's, so two processes sweeping at once add one job. Returns how many it handed on.
+ */
+export async function sweepNotifyOutbox(
+  target: Pick<InlineNotify, "redis" | "outboxKey">,
+  enqueue: ChainDeps["enqueue"],
+  now = Date.now(),
+): Promise<number> {
+  const entries = await target.redis.zrangebyscore(
+    target.outboxKey,
+    "-inf",
+    now - INLINE_FALLBACK_DELAY_MS,
+    "LIMIT",
+    0,
+    SWEEP_BATCH,
+  );
+  for (const entry of entries) {
+    const { payload, jobId } = JSON.parse(entry) as OutboxEntry;
+    await enqueue("notify", payload, { jobId });
+    await target.redis.zrem(target.outboxKey, entry);
+  }
+  return entries.length;
 }
