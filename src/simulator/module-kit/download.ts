@@ -17,15 +17,8 @@ export interface DownloadOptions {
 
 /** Downloads `url`; every failure (bad URL, refused connection, timeout, non-2xx, too big) is a value. */
 export async function download(url: string, options: DownloadOptions): Promise<DownloadResult> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { ok: false, reason: "not a valid URL" };
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    return { ok: false, reason: `unsupported scheme ${parsed.protocol}` };
-  }
+  const parsed = httpUrl(url);
+  if (typeof parsed === "string") return { ok: false, reason: parsed };
   const method = options.method ?? "GET";
   const signal = AbortSignal.timeout(options.timeoutMs);
   try {
@@ -58,6 +51,20 @@ export async function download(url: string, options: DownloadOptions): Promise<D
   }
 }
 
+/** `url` parsed when it is an http(s) URL, else why it cannot be fetched. */
+function httpUrl(url: string): URL | string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "not a valid URL";
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    return `unsupported scheme ${parsed.protocol}`;
+  }
+  return parsed;
+}
+
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
@@ -70,15 +77,8 @@ export async function probe(
   url: string,
   timeoutMs: number,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return { ok: false, reason: "not a valid URL" };
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    return { ok: false, reason: `unsupported scheme ${parsed.protocol}` };
-  }
+  const parsed = httpUrl(url);
+  if (typeof parsed === "string") return { ok: false, reason: parsed };
   try {
     const response = await request(parsed, {
       method: "GET",
