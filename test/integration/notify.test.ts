@@ -13,8 +13,13 @@ import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";
-import type { NewIngest, TerminalListener } from "../../src/records/record-store.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import type { TerminalListener } from "../../src/records/record-store.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 const SECRET = "notify-test-secret";
@@ -79,31 +84,9 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
 });
 
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { redis, records } = h.deps;
-    const { eventAt, labels: _labels, ...fields } = input;
-    await redis.hset(records.key(input.id), {
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 async function newRecord(): Promise<string> {
   const id = `nt-${randomUUID()}`;
-  await createRecord({
+  await createRecord(h, {
     id,
     route: "vimond-main",
     target: "vimond",

@@ -8,9 +8,13 @@ import { createNotifyProcessor } from "../../src/processors/notify.js";
 import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { StatusTrackPayload } from "../../src/queues/payloads.js";
-import type { NewIngest } from "../../src/records/record-store.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 let h: ChainHarness;
@@ -91,28 +95,6 @@ async function newRecord(): Promise<string> {
   );
   await records.startBranches(id, ["status-track"]);
   return id;
-}
-
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(harness: ChainHarness, input: NewIngest): Promise<void> {
-  try {
-    await harness.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { redis, records } = harness.deps;
-    const { eventAt, labels: _labels, ...fields } = input;
-    await redis.hset(records.key(input.id), {
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await redis.zadd(`${harness.prefix}:ingests`, now, input.id);
-  }
 }
 
 async function track(payload: StatusTrackPayload | Omit<StatusTrackPayload, "polls">): Promise<Job> {
