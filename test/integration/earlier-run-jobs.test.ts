@@ -6,7 +6,12 @@ import { createRemediateProcessor } from "../../src/processors/remediate.js";
 import { createStatusTrackProcessor } from "../../src/processors/status-track.js";
 import type { StepName } from "../../src/queues/names.js";
 import { packageSchema, runOf } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createProcessingRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 /**
@@ -46,16 +51,7 @@ function upstreamRequests(): number {
 async function retriedIngest(): Promise<string> {
   const id = `er-${randomUUID()}`;
   const { records } = h.deps;
-  await records.create({
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await records.setPackage(
     id,
     packageSchema.parse({

@@ -11,7 +11,7 @@ import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import { FAST_RETRY } from "../support/adapter-harness.js";
 import {
-  createRecord,
+  createProcessingRecord,
   HARNESS_BUCKET,
   startChainHarness,
   type ChainHarness,
@@ -79,16 +79,7 @@ interface ImageSpec {
 /** A record with a package holding `images`, its branches opened as job-poll opens them. */
 async function newRecord(images: ImageSpec[], branches = ["image-fetch"]): Promise<string> {
   const id = `img-${randomUUID()}`;
-  await createRecord(h, {
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await h.deps.records.setPackage(
     id,
     packageSchema.parse({

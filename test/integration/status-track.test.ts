@@ -10,7 +10,7 @@ import { jobId } from "../../src/queues/job-options.js";
 import type { StatusTrackPayload } from "../../src/queues/payloads.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import {
-  createRecord,
+  createProcessingRecord,
   HARNESS_BUCKET,
   startChainHarness,
   type ChainHarness,
@@ -79,16 +79,7 @@ async function importVideo(entryId: string, statusSettings?: Record<string, unkn
 async function newRecord(): Promise<string> {
   const id = `st-${randomUUID()}`;
   const { records } = h.deps;
-  await createRecord(h, {
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await records.setPackage(
     id,
     packageSchema.parse({ entryId: id, title: id, updated: new Date().toISOString() }),

@@ -155,3 +155,17 @@ export async function createRecord(h: ChainHarness, input: NewIngest): Promise<v
     await h.deps.redis.zadd(`${h.prefix}:ingests`, now, input.id);
   }
 }
+
+/** The record job-poll leaves for a vimond-main package `${id}/package.json`: state processing. */
+export async function createProcessingRecord(h: ChainHarness, id: string): Promise<void> {
+  await createRecord(h, {
+    id,
+    route: "vimond-main",
+    target: "vimond",
+    bucket: HARNESS_BUCKET,
+    key: `${id}/package.json`,
+    version: "v1",
+    eventAt: Date.now(),
+    state: "processing",
+  });
+}
