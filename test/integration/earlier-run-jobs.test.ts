@@ -8,8 +8,8 @@ import type { StepName } from "../../src/queues/names.js";
 import { packageSchema, runOf } from "../../src/records/ingest-record.js";
 import {
   createProcessingRecord,
-  HARNESS_BUCKET,
   startChainHarness,
+  VIMOND_MAIN_ROUTE,
   type ChainHarness,
 } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -25,9 +25,7 @@ let h: ChainHarness;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "earlier-run",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "remediate"],
     processors: (d) => [
       createStatusTrackProcessor(d),

@@ -12,8 +12,8 @@ import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/rec
 import { FAST_RETRY } from "../support/adapter-harness.js";
 import {
   createProcessingRecord,
-  HARNESS_BUCKET,
   startChainHarness,
+  VIMOND_MAIN_ROUTE,
   type ChainHarness,
 } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -50,9 +50,7 @@ beforeAll(async () => {
   originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   h = await startChainHarness({
     label: "image-fetch",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     // The binding on, against the simulator's asset endpoint, as the demo and bench run it.
     simEnv: (sim) => ({ ASSET_BIND_BASE_URL: sim.urls.images }),

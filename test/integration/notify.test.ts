@@ -18,6 +18,7 @@ import {
   createRecord,
   HARNESS_BUCKET,
   startChainHarness,
+  VIMOND_MAIN_ROUTE,
   type ChainHarness,
 } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -65,9 +66,7 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/ingest?token=hook-token`;
   h = await startChainHarness({
     label: "notify",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
       createStatusTrackProcessor(d),

@@ -11,8 +11,8 @@ import type { StatusTrackPayload } from "../../src/queues/payloads.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import {
   createProcessingRecord,
-  HARNESS_BUCKET,
   startChainHarness,
+  VIMOND_MAIN_ROUTE,
   type ChainHarness,
 } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -23,9 +23,7 @@ let vimond: VimondAdapters;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "status-track",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
       createStatusTrackProcessor(d),

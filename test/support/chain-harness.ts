@@ -18,6 +18,14 @@ import { cleanupPrefix, testRedisUrl, uniquePrefix } from "./redis.js";
 export const HARNESS_BUCKET = "media-in";
 export const HARNESS_COMPANY = "1";
 
+/** The route most chain tests run: every object of the bucket to Vimond, on the harness's PUSH feed. */
+export const VIMOND_MAIN_ROUTE = {
+  name: "vimond-main",
+  bucket: HARNESS_BUCKET,
+  target: "vimond",
+  vimond: { mediaFeedId: "{feed}" },
+};
+
 export interface ChainHarnessOptions {
   label: string;
   /** Routes as in a routes file; `{feed}` in a vimond mediaFeedId is replaced by a created PUSH feed. */
