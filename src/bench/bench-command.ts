@@ -2,17 +2,15 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
 import { EXIT } from "../cli/exit-codes.js";
 import { configureLogger } from "../log/logger.js";
-import { startEmbeddedS3 } from "../runtime/embedded-s3.js";
 import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
-import { printReport } from "./bench-report.js";
+import { printReport, type InFlightFigures } from "./bench-report.js";
 import { ATOM_BATCH_MAX_WAIT_MS, CONCURRENCY, POLL_INITIAL_DELAY_MS, STAGES } from "./bench-settings.js";
-import { simPost, startReferenceProcess, startSimulatorProcess, startWorkerProcess } from "./bench-stack.js";
+import { simPost, startReferenceProcess, startWorkerProcess } from "./bench-stack.js";
+import { startBenchUpstreams } from "./bench-upstreams.js";
 import { runCeiling } from "./ceiling.js";
-import { BENCH_BUCKET, postEvents, putSharedMedia, putSidecars, waitForRecords } from "./chain-bench.js";
-import { startCompletionReceiver } from "./completion-receiver.js";
+import { BENCH_BUCKET, postEvents, putSidecars, waitForRecords } from "./chain-bench.js";
 import { runLongEncode, scaledTimers } from "./long-encode.js";
 import { printLongEncodeReport } from "./long-encode-report.js";
 import { measureRun, type RunContext } from "./measure-run.js";
@@ -136,13 +134,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stderr.write("ingest-worker bench: --rate must be a number of events per second, 0 or more\n");
     return EXIT.usage;
   }
-  configureLogger({ level: "warn" });
-  const say = (line: string) => {
-    if (!values.json) process.stdout.write(`${line}\n`);
-  };
+  const { say, redisUrl, localRedis } = await benchSetup(values.json);
 
-  let localRedis: LocalRedis | undefined;
-  const redisUrl = process.env.REDIS_URL ?? (localRedis = await startLocalRedis()).url;
   const redis = new Redis(redisUrl);
   const run = Date.now().toString(36);
   const cleanups: Array<() => Promise<void>> = [];
@@ -158,8 +151,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     });
     say(`  ${ceiling.perSecond.toFixed(0)} items/s`);
 
-    const sim = await startSimulatorProcess();
-    cleanups.push(() => sim.child.stop());
+    const { sim, s3Server, s3, receiver } = await startBenchUpstreams(cleanups);
     /** A fresh simulator for each run (its lookups scan what it holds), with a feed to push to. */
     const freshSimulator = async (ais: Record<string, number> = { jobQueuedMs: 0, taskDurationMs: 0 }) => {
       await simPost(sim.info.ais, "/_sim/reset", {});
@@ -177,13 +169,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
       )) as { id: number | string };
       return String(feed.id);
     };
-    const s3Server = await startEmbeddedS3({ buckets: [BENCH_BUCKET] });
-    cleanups.push(() => s3Server.stop());
-    const s3 = createS3Adapter({ region: "us-east-1", endpoint: s3Server.endpoint });
-    cleanups.push(async () => s3.close());
-    const receiver = await startCompletionReceiver();
-    cleanups.push(() => receiver.close());
-    await putSharedMedia(s3);
     say(`uploading ${warmup + count + inFlight} sidecars to the embedded S3 …`);
     // Each run has its own Redis prefix and a reset simulator, so the same packages serve the
     // chain, the reference and the scale-out run.
@@ -294,16 +279,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       `  ${twoWorkers.perSecond.toFixed(0)} packages/s, workers ${twoWorkers.cpuMsPerPackage.worker} ms CPU per package`,
     );
 
-    let inFlightResult:
-      | {
-          packages: number;
-          redisBytesPerPackage: number;
-          workerRssBytes: number;
-          workerPeakRssBytes: number;
-          workerHeapUsedBytes: number;
-          workerHeapTotalBytes: number;
-        }
-      | undefined;
+    let inFlightResult: InFlightFigures | undefined;
     if (held.length) {
       say(`in flight: ${held.length} packages held on slow upstream jobs …`);
       // A fresh worker process: its memory then is what holding these packages costs, not what
@@ -444,12 +420,7 @@ async function longEncodeCommand(values: {
     );
     return EXIT.usage;
   }
-  configureLogger({ level: "warn" });
-  const say = (line: string) => {
-    if (!values.json) process.stdout.write(`${line}\n`);
-  };
-  let localRedis: LocalRedis | undefined;
-  const redisUrl = process.env.REDIS_URL ?? (localRedis = await startLocalRedis()).url;
+  const { say, redisUrl, localRedis } = await benchSetup(values.json);
   try {
     const longEncode = await runLongEncode({
       redisUrl,
@@ -499,4 +470,18 @@ async function workerHeap(url: string): Promise<{ used: number; total: number }>
   } catch {
     return { used: NaN, total: NaN };
   }
+}
+
+/**
+ * What both bench commands set up first: warnings-only logs, progress lines on stdout unless the
+ * result is printed as JSON, and Redis (REDIS_URL, else a local redis-server the caller stops).
+ */
+async function benchSetup(json: boolean | undefined) {
+  configureLogger({ level: "warn" });
+  const say = (line: string) => {
+    if (!json) process.stdout.write(`${line}\n`);
+  };
+  let localRedis: LocalRedis | undefined;
+  const redisUrl = process.env.REDIS_URL ?? (localRedis = await startLocalRedis()).url;
+  return { say, redisUrl, localRedis };
 }

@@ -9,6 +9,16 @@ interface Goal {
   met: boolean | null;
 }
 
+/** The in-flight run: what holding `packages` packages on slow upstream jobs costs. */
+export interface InFlightFigures {
+  packages: number;
+  redisBytesPerPackage: number;
+  workerRssBytes: number;
+  workerPeakRssBytes: number;
+  workerHeapUsedBytes: number;
+  workerHeapTotalBytes: number;
+}
+
 /** The fields of the benchmark's result the table prints. */
 export interface ReportInput {
   warmupPackages: number;
@@ -21,16 +31,7 @@ export interface ReportInput {
   refRatio: number;
   refCpuRatio: number;
   upstreamMinimum: number;
-  inFlight?:
-    | {
-        packages: number;
-        redisBytesPerPackage: number;
-        workerRssBytes: number;
-        workerPeakRssBytes: number;
-        workerHeapUsedBytes: number;
-        workerHeapTotalBytes: number;
-      }
-    | undefined;
+  inFlight?: InFlightFigures | undefined;
   goals: Record<string, Goal>;
 }
 

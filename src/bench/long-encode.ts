@@ -1,10 +1,9 @@
 import { envSchema } from "../config/env.js";
-import { createS3Adapter } from "../adapters/s3/s3-adapter.js";
-import { startEmbeddedS3 } from "../runtime/embedded-s3.js";
 import { ATOM_BATCH_MAX_WAIT_MS, CONCURRENCY } from "./bench-settings.js";
-import { simPost, startSimulatorProcess, startWorkerProcess, type SimInfo } from "./bench-stack.js";
-import { BENCH_BUCKET, postEvents, putSharedMedia, putSidecars, type BenchPackage } from "./chain-bench.js";
-import { startCompletionReceiver, type CompletionReceiver } from "./completion-receiver.js";
+import { simPost, startWorkerProcess, type SimInfo } from "./bench-stack.js";
+import { startBenchUpstreams } from "./bench-upstreams.js";
+import { BENCH_BUCKET, postEvents, putSidecars, type BenchPackage } from "./chain-bench.js";
+import type { CompletionReceiver } from "./completion-receiver.js";
 import { upstreamCounts } from "./measure-run.js";
 import { processCpuSeconds } from "./process-cpu.js";
 
@@ -202,15 +201,7 @@ export async function runLongEncode(options: LongEncodeOptions) {
   if (typeof timers === "string") throw new Error(`--speed ${speed}: ${timers}`);
   const cleanups: Array<() => Promise<void>> = [];
   try {
-    const sim = await startSimulatorProcess(speed);
-    cleanups.push(() => sim.child.stop());
-    const s3Server = await startEmbeddedS3({ buckets: [BENCH_BUCKET] });
-    cleanups.push(() => s3Server.stop());
-    const s3 = createS3Adapter({ region: "us-east-1", endpoint: s3Server.endpoint });
-    cleanups.push(async () => s3.close());
-    const receiver = await startCompletionReceiver();
-    cleanups.push(() => receiver.close());
-    await putSharedMedia(s3);
+    const { sim, s3Server, s3, receiver } = await startBenchUpstreams(cleanups, speed);
     const most = Math.max(options.inFlight, options.perIngestInFlight);
     say(`uploading ${most} sidecars to the embedded S3 …`);
     // Both runs send the same packages: each has its own Redis prefix and a reset simulator.

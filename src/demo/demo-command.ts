@@ -1,9 +1,8 @@
 import { parseArgs } from "node:util";
-import { objectVersionKey } from "../intake/object-event.js";
 import { configureLogger } from "../log/logger.js";
 import { TERMINAL_STATES, type IngestState } from "../records/ingest-record.js";
 import { EXIT } from "../cli/exit-codes.js";
-import { DEMO_BUCKET, startDemoStack, type DemoStack } from "./demo-stack.js";
+import { DEMO_BUCKET, putDemoTrigger, startDemoStack, type DemoStack } from "./demo-stack.js";
 import { KEEP_SQS_QUEUE, keepStack } from "./keep-stack.js";
 import { ProgressDisplay } from "./progress.js";
 import { demoScenario, samplePackage, type DemoPackage } from "./sample-packages.js";
@@ -114,18 +113,7 @@ async function uploadAndWatch(
   for (const pkg of packages) {
     for (const member of pkg.members)
       await s3.putObject(DEMO_BUCKET, member.key, member.body, { contentType: member.contentType });
-    const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-      contentType: pkg.trigger.contentType,
-      ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
-    });
-    const id = objectVersionKey({
-      kind: "created",
-      bucket: DEMO_BUCKET,
-      key: pkg.trigger.key,
-      eTag: put.eTag,
-      ...(put.versionId ? { versionId: put.versionId } : {}),
-    });
-    byIngest.set(id, pkg);
+    byIngest.set(await putDemoTrigger(s3, pkg), pkg);
   }
 
   const progress = new ProgressDisplay(process.stdout, !json);

@@ -5,11 +5,28 @@ import { startEmbeddedS3, type EmbeddedS3 } from "../runtime/embedded-s3.js";
 import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
 import { startSimulator, type RunningSimulator } from "../simulator/index.js";
 import { startService, type Service } from "../runtime/service.js";
-import { demoRoutes } from "./sample-packages.js";
+import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
+import { objectVersionKey } from "../intake/object-event.js";
+import { demoRoutes, type DemoPackage } from "./sample-packages.js";
 import { createSqsQueue, forwardToSqs, type SqsForwarder } from "./sqs-forwarder.js";
 
 export const DEMO_BUCKET = "media-in";
 const DEMO_COMPANY = "1";
+
+/** Uploads a package's trigger to the demo bucket; returns the id its ingest will have. */
+export async function putDemoTrigger(s3: Pick<S3Adapter, "putObject">, pkg: DemoPackage): Promise<string> {
+  const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
+    contentType: pkg.trigger.contentType,
+    ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
+  });
+  return objectVersionKey({
+    kind: "created",
+    bucket: DEMO_BUCKET,
+    key: pkg.trigger.key,
+    eTag: put.eTag,
+    ...(put.versionId ? { versionId: put.versionId } : {}),
+  });
+}
 
 export interface DemoStack {
   redisUrl: string;

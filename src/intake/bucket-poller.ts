@@ -5,7 +5,7 @@ import type { S3Adapter, S3ListedObject } from "../adapters/s3/s3-adapter.js";
 import type { Env } from "../config/env.js";
 import { moduleLogger, type Logger } from "../log/logger.js";
 import type { EventSink } from "./accept.js";
-import type { ObjectEvent } from "./object-event.js";
+import { listedObjectEvent } from "./listed-object-event.js";
 
 /** One bucket (and key prefix) the poller lists. */
 export interface PollTarget {
@@ -109,19 +109,6 @@ function byPosition(a: S3ListedObject, b: S3ListedObject): number {
   return dt !== 0 ? dt : a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-function toEvent(bucket: string, object: S3ListedObject): ObjectEvent {
-  return {
-    kind: "created",
-    eventName: "ObjectCreated:Put",
-    bucket,
-    key: object.key,
-    size: object.size,
-    ...(object.eTag !== "" ? { eTag: object.eTag } : {}),
-    eventTime: object.lastModified.toISOString(),
-    source: "poller",
-  };
-}
-
 /**
  * Lists each target with ListObjectsV2 and enqueues `ObjectCreated:Put` events for objects past
  * the target's watermark (LastModified, then key), which is persisted in Redis after each chunk
@@ -215,7 +202,7 @@ function pollerLoop(options: BucketPollerOptions) {
     fresh.sort(byPosition);
     for (let i = 0; i < fresh.length; i += chunkSize) {
       const chunk = fresh.slice(i, i + chunkSize);
-      await options.sink.enqueue(chunk.map((object) => toEvent(target.bucket, object)));
+      await options.sink.enqueue(chunk.map((object) => listedObjectEvent(target.bucket, object)));
       const last = chunk[chunk.length - 1] as S3ListedObject;
       // Never backwards: an unseen object inside the slack window may sort before the old mark.
       const top = mark !== undefined && mark.lastModified > last.lastModified.getTime() ? mark : undefined;

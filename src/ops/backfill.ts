@@ -2,6 +2,7 @@ import type { Redis } from "ioredis";
 import type { S3Adapter, S3ListedObject } from "../adapters/s3/s3-adapter.js";
 import type { RoutesFile } from "../config/routes.js";
 import type { EventSink } from "../intake/accept.js";
+import { listedObjectEvent } from "../intake/listed-object-event.js";
 import { objectVersionKey, type ObjectEvent } from "../intake/object-event.js";
 import type { IngestState } from "../records/ingest-record.js";
 import type { RecordStore } from "../records/record-store.js";
@@ -91,20 +92,6 @@ export function backfillCheckpointKey(
   return `${base}@${window.since ?? ""}..${window.until ?? ""}`;
 }
 
-function eventOf(bucket: string, object: S3ListedObject): ObjectEvent {
-  return {
-    kind: "created",
-    eventName: "ObjectCreated:Put",
-    bucket,
-    key: object.key,
-    size: object.size,
-    ...(object.eTag !== "" ? { eTag: object.eTag } : {}),
-    eventTime: object.lastModified.toISOString(),
-    // Same source as the bucket poller: both turn a listing into events.
-    source: "poller",
-  };
-}
-
 /**
  * Turns every object under a prefix into an ObjectCreated event, one ListObjectsV2 page at a time.
  * After each page is durably enqueued its last key becomes the checkpoint, so an interrupted run
@@ -157,7 +144,7 @@ export async function backfill(options: BackfillOptions): Promise<BackfillResult
     progress.pages += 1;
     const triggers: ObjectEvent[] = [];
     for (const object of objects) {
-      const event = eventOf(options.bucket, object);
+      const event = listedObjectEvent(options.bucket, object);
       const match = matchRoute(options.routes, event);
       if (match === undefined) lists.unrouted.push(object.key);
       else if (match.role === "member") lists.members.push(object.key);

@@ -27,20 +27,10 @@ import { parseRoutes } from "../../src/config/routes.js";
 import { UpstreamError } from "../../src/adapters/http/upstream-error.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { waitFor } from "../support/wait-for-value.js";
 
 const SEED = path.resolve(process.cwd(), "../shared/seeds/003_414aa4b6acaa4b66.txt");
 const UNKNOWN_JOB = "b79f5f05-06e2-4d12-a5ae-ad9bc308fccf";
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function failure<E = UpstreamError>(
   promise: Promise<unknown>,

@@ -9,20 +9,10 @@ import type { UpstreamHttpSettings } from "../../src/adapters/http/upstream-clie
 import { UpstreamError } from "../../src/adapters/http/upstream-error.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { waitFor } from "../support/wait-for-value.js";
 
 const SEED = path.resolve(process.cwd(), "../shared/seeds/001_9800f149d34b34d1.txt");
 const MISSING_GUID = "00000000-0000-4000-8000-000000000000";
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function failure(promise: Promise<unknown>): Promise<UpstreamError> {
   const error = await promise.then(

@@ -8,17 +8,7 @@ import {
 import { regionOfQueueUrl, sqsSettingsFromEnv } from "../../src/adapters/sqs/sqs-settings.js";
 import { upstreamRequests } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(what: string, check: () => T | undefined | Promise<T | undefined>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { waitFor } from "../support/wait-for-value.js";
 
 let sim: RunningSimulator;
 let admin: SQSClient;

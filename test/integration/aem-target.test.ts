@@ -4,8 +4,12 @@ import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js
 import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import type { NewIngest } from "../../src/records/record-store.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -59,28 +63,6 @@ function aemCalls(operation: string): Record<string, number> {
 }
 const count = (calls: Record<string, number>, status: string) => calls[status] ?? 0;
 
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { eventAt, labels: _labels, ...fields } = input;
-    await h.deps.redis.hset(h.deps.records.key(input.id), {
-      state: "received",
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await h.deps.redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 /** Puts an object into the embedded S3 and returns its presigned URL, as source-watch would hand it on. */
 async function stored(key: string): Promise<string> {
   await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
@@ -99,7 +81,7 @@ async function seed(entryId: string, imageNames: string[], options: SeedOptions 
   const folder = route === "dam" ? FOLDER : META_FOLDER;
   const id = `aem-${entryId}-${randomUUID().slice(0, 8)}`;
   const dir = `news/${entryId}`;
-  await createRecord({
+  await createRecord(h, {
     id,
     route,
     target: "aem",

@@ -8,8 +8,12 @@ import {
 import { createAssetsRegisterProcessor } from "../../src/processors/asset-management/assets-register.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import type { NewIngest } from "../../src/records/record-store.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 /** The simulator (like the API's `parentId`) wants a folder asset id, a GUID. */
@@ -39,25 +43,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** `records.create`, falling back to writing the hash while its Lua script fails (see aem-target.test.ts). */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { eventAt, labels: _labels, ...fields } = input;
-    await h.deps.redis.hset(h.deps.records.key(input.id), {
-      state: "received",
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await h.deps.redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 function assetsStats() {
   return h.sim.stats().modules.assets as {
     registrations: number;
@@ -71,7 +56,7 @@ async function register(name: string): Promise<string> {
   const id = `am-${name}-${randomUUID().slice(0, 8)}`;
   const key = `raw/${name}-${id}.mp4`;
   await h.deps.s3.putObject(HARNESS_BUCKET, key, "video bytes", { contentType: "video/mp4" });
-  await createRecord({
+  await createRecord(h, {
     id,
     route: "am",
     target: "asset-management",

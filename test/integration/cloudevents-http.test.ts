@@ -10,8 +10,12 @@ import { damPath, readAemFiles } from "../../src/processors/aem/aem-files.js";
 import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
 import { aemPollJobId, createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
-import type { NewIngest } from "../../src/records/record-store.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -87,25 +91,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** `records.create`, falling back to writing the hash while its Lua script fails (see aem-target.test.ts). */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { eventAt, labels: _labels, ...fields } = input;
-    await h.deps.redis.hset(h.deps.records.key(input.id), {
-      state: "received",
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await h.deps.redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 async function stored(key: string): Promise<string> {
   await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
   return h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600);
@@ -114,7 +99,7 @@ async function stored(key: string): Promise<string> {
 /** A queued package (video + poster) handed to aem-import as source-watch does. */
 async function importPackage(entryId: string): Promise<string> {
   const id = `ce-${entryId}-${randomUUID().slice(0, 8)}`;
-  await createRecord({
+  await createRecord(h, {
     id,
     route: "dam",
     target: "aem",

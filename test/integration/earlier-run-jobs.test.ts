@@ -6,7 +6,12 @@ import { createRemediateProcessor } from "../../src/processors/vimond/remediate.
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import type { StepName } from "../../src/queues/names.js";
 import { packageSchema, runOf } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createProcessingRecord,
+  startChainHarness,
+  VIMOND_MAIN_ROUTE,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 /**
@@ -20,9 +25,7 @@ let h: ChainHarness;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "earlier-run",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "remediate"],
     processors: (d) => [
       createStatusTrackProcessor(d),
@@ -46,16 +49,7 @@ function upstreamRequests(): number {
 async function retriedIngest(): Promise<string> {
   const id = `er-${randomUUID()}`;
   const { records } = h.deps;
-  await records.create({
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await records.setPackage(
     id,
     packageSchema.parse({

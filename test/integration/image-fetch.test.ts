@@ -9,9 +9,13 @@ import { createNotifyProcessor } from "../../src/processors/every-target/notify.
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
-import type { NewIngest } from "../../src/records/record-store.js";
 import { FAST_RETRY } from "../support/adapter-harness.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createProcessingRecord,
+  startChainHarness,
+  VIMOND_MAIN_ROUTE,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 /** A 1×1 PNG: the smallest real image the service accepts. */
@@ -46,9 +50,7 @@ beforeAll(async () => {
   originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   h = await startChainHarness({
     label: "image-fetch",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     // The binding on, against the simulator's asset endpoint, as the demo and bench run it.
     simEnv: (sim) => ({ ASSET_BIND_BASE_URL: sim.urls.images }),
@@ -72,41 +74,10 @@ interface ImageSpec {
   eTag?: string;
 }
 
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { redis, records } = h.deps;
-    const { eventAt, labels: _labels, ...fields } = input;
-    await redis.hset(records.key(input.id), {
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 /** A record with a package holding `images`, its branches opened as job-poll opens them. */
 async function newRecord(images: ImageSpec[], branches = ["image-fetch"]): Promise<string> {
   const id = `img-${randomUUID()}`;
-  await createRecord({
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await h.deps.records.setPackage(
     id,
     packageSchema.parse({

@@ -15,8 +15,14 @@ import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";
 import { STEP } from "../../src/queues/steps.js";
-import type { NewIngest, TerminalListener } from "../../src/records/record-store.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import type { TerminalListener } from "../../src/records/record-store.js";
+import {
+  createRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  VIMOND_MAIN_ROUTE,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 const SECRET = "notify-test-secret";
@@ -62,9 +68,7 @@ beforeAll(async () => {
   hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/ingest?token=hook-token`;
   h = await startChainHarness({
     label: "notify",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
       createStatusTrackProcessor(d),
@@ -81,31 +85,9 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (receiver ? receiver.close(() => resolve()) : resolve()));
 });
 
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(input: NewIngest): Promise<void> {
-  try {
-    await h.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { redis, records } = h.deps;
-    const { eventAt, labels: _labels, ...fields } = input;
-    await redis.hset(records.key(input.id), {
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await redis.zadd(`${h.prefix}:ingests`, now, input.id);
-  }
-}
-
 async function newRecord(): Promise<string> {
   const id = `nt-${randomUUID()}`;
-  await createRecord({
+  await createRecord(h, {
     id,
     route: "vimond-main",
     target: "vimond",

@@ -3,24 +3,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAemSim } from "../../src/simulator/aem.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
-
-/** Response bodies are checked field by field below; typing them precisely would add nothing. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  deadlineMs = 20_000,
-) {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { waitFor } from "../support/wait-for-value.js";
+import type { Json } from "../support/loose-json.js";
 
 /** Any non-empty key passes unless the scenario names one (`modules.aem.apiKey`). */
 const API_KEY = "simulator-test-key";

@@ -1,25 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
-
-/** Response bodies are checked field by field below; typing them precisely would add nothing. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-type Obj = Record<string, Json>;
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  deadlineMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+import { waitFor } from "../support/wait-for-value.js";
+import type { Json, Obj } from "../support/loose-json.js";
 
 let sim: RunningSimulator;
 let ais: string;

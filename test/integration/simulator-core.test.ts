@@ -1,28 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { runSimulateCommand } from "../../src/simulator/cli.js";
 import { startSimulator, type RunningSimulator, type SimModuleFactory } from "../../src/simulator/index.js";
-
-/** Response bodies are checked field by field below; typing them precisely would add nothing. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
+import { waitFor } from "../support/wait-for-value.js";
+import type { Json } from "../support/loose-json.js";
 
 async function json(res: Response): Promise<Json> {
   return res.json();
-}
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  deadlineMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** A stub upstream whose handler counts its calls, so tests can tell whether a request took effect. */

@@ -3,10 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createImageCacheSim, createImagesSim } from "../../src/simulator/images.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
-
-/** Response bodies are checked field by field below; typing them precisely would add nothing. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
+import type { Json } from "../support/loose-json.js";
 
 /** A 1×1 PNG: the smallest real image the service must accept. */
 const PNG = Buffer.from(

@@ -3,26 +3,8 @@ import { resolve } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { ingestDetailsSchema, ingestListSchema } from "../../src/simulator/status-schemas.js";
-
-/** Response bodies are checked field by field below; typing them precisely would add nothing. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type Json = any;
-type Obj = Record<string, Json>;
-
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  deadlineMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { waitFor } from "../support/wait-for-value.js";
+import type { Obj } from "../support/loose-json.js";
 
 /** CI clones the repository with `../shared` beside it; the seed documents live there. */
 const SEED = resolve(process.cwd(), "../shared/seeds/002_30df27f1c8128abb.txt");

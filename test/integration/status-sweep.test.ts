@@ -11,7 +11,12 @@ import { parseRoutes } from "../../src/config/routes.js";
 import { startService } from "../../src/runtime/service.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createProcessingRecord,
+  HARNESS_BUCKET,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 
 /**
  * Status sweeps (STATUS_SWEEP, issue 15 point 3) against the simulator on real Redis: requests grow
@@ -68,16 +73,7 @@ async function follow(h: ChainHarness, assets: string[], notBefore: number): Pro
   const ids: string[] = [];
   for (const assetId of assets) {
     const id = `sw-${randomUUID()}`;
-    await h.deps.records.create({
-      id,
-      route: "vimond-main",
-      target: "vimond",
-      bucket: HARNESS_BUCKET,
-      key: `${id}/package.json`,
-      version: "v1",
-      eventAt: Date.now(),
-      state: "processing",
-    });
+    await createProcessingRecord(h, id);
     await h.deps.records.setPackage(
       id,
       packageSchema.parse({ entryId: id, title: id, updated: new Date().toISOString() }),

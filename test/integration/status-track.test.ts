@@ -8,9 +8,13 @@ import { createNotifyProcessor } from "../../src/processors/every-target/notify.
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { StatusTrackPayload } from "../../src/queues/payloads.js";
-import type { NewIngest } from "../../src/records/record-store.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  createProcessingRecord,
+  startChainHarness,
+  VIMOND_MAIN_ROUTE,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 let h: ChainHarness;
@@ -19,9 +23,7 @@ let vimond: VimondAdapters;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "status-track",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
       createStatusTrackProcessor(d),
@@ -75,44 +77,13 @@ async function importVideo(entryId: string, statusSettings?: Record<string, unkn
 async function newRecord(): Promise<string> {
   const id = `st-${randomUUID()}`;
   const { records } = h.deps;
-  await createRecord(h, {
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/package.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
+  await createProcessingRecord(h, id);
   await records.setPackage(
     id,
     packageSchema.parse({ entryId: id, title: id, updated: new Date().toISOString() }),
   );
   await records.startBranches(id, ["status-track"]);
   return id;
-}
-
-/**
- * `records.create`, falling back to writing the hash as `create` does while its Lua script fails
- * ("arguments must be strings or integers": its field loop starts at the terminal-states argument).
- */
-async function createRecord(harness: ChainHarness, input: NewIngest): Promise<void> {
-  try {
-    await harness.deps.records.create(input);
-  } catch (error) {
-    if (!String(error).includes("must be strings or integers")) throw error;
-    const now = String(Date.now());
-    const { redis, records } = harness.deps;
-    const { eventAt, labels: _labels, ...fields } = input;
-    await redis.hset(records.key(input.id), {
-      ...fields,
-      eventAt: String(eventAt),
-      createdAt: now,
-      updatedAt: now,
-    });
-    await redis.zadd(`${harness.prefix}:ingests`, now, input.id);
-  }
 }
 
 async function track(payload: StatusTrackPayload | Omit<StatusTrackPayload, "polls">): Promise<Job> {

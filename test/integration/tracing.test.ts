@@ -1,7 +1,7 @@
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_BUCKET, startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
+import { DEMO_BUCKET, putDemoTrigger, startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
 import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sample-packages.js";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { startTracing, type TracingHandle } from "../../src/telemetry/sdk.js";
@@ -315,16 +315,7 @@ describe("tracing", () => {
     const pkg = samplePackage(9, "otel-assets");
     expect([pkg.target, pkg.expected]).toEqual(["asset-management", "failed"]);
     stack.sim.setScenario(demoScenario([pkg]));
-    const put = await stack.service.deps.s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-      contentType: pkg.trigger.contentType,
-      ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
-    });
-    const id = objectVersionKey({
-      kind: "created",
-      bucket: DEMO_BUCKET,
-      key: pkg.trigger.key,
-      eTag: put.eTag,
-    });
+    const id = await putDemoTrigger(stack.service.deps.s3, pkg);
     const stateOf = async () => (await stack.service.partitions.records.get(id))?.state;
     await waitFor("the scripted failure", async () => (await stateOf()) === "failed", 60_000);
     const root = spans().find(

@@ -6,7 +6,12 @@ import type { VimondAdapters } from "../../src/adapters/index.js";
 import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import {
+  HARNESS_BUCKET,
+  startChainHarness,
+  VIMOND_MAIN_ROUTE,
+  type ChainHarness,
+} from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
 const PNG = Buffer.from(
@@ -29,9 +34,7 @@ beforeAll(async () => {
   originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
   h = await startChainHarness({
     label: "image-crash",
-    routes: [
-      { name: "vimond-main", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-    ],
+    routes: [VIMOND_MAIN_ROUTE],
     steps: ["image-fetch"],
     processors: (d) => [createImageFetchProcessor(d)],
   });

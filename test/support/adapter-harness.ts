@@ -56,20 +56,7 @@ export async function createPushFeed(sim: RunningSimulator, companyId: string): 
   return String(((await res.json()) as { id: number }).id);
 }
 
-/** Polls until `check` returns a value other than undefined; fails after a generous deadline. */
-export async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  deadlineMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+export { waitFor } from "./wait-for-value.js";
 
 /** Runs `run` and returns the UpstreamError it rejects with; fails when it resolves or throws anything else. */
 export async function upstreamFailure(run: () => Promise<unknown>): Promise<UpstreamError> {

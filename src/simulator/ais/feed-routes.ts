@@ -3,6 +3,7 @@ import { badRequest, jsonError, notFound, parseJsonBody } from "../core/response
 import type { SimRoute } from "../core/types.js";
 import { parseAtomFeed } from "./atom.js";
 import { page, parseListQuery } from "./query.js";
+import { feedHandler } from "./scoped-feed.js";
 import type { AisStore, Feed } from "./store.js";
 import { feedStatusView, feedView, jobView } from "./views.js";
 
@@ -43,8 +44,7 @@ function feedFields(body: FeedBody): Omit<Feed, "id" | "companyId" | "created" |
 /** Media feed CRUD, status, scheduleImmediate and the Atom push endpoints. */
 export function feedRoutes(store: AisStore): SimRoute[] {
   const now = () => Date.now();
-  const missing = (companyId: string, id: string) =>
-    notFound(`media feed ${id} not found for company ${companyId}`);
+  const withFeed = (handle: Parameters<typeof feedHandler>[2]) => feedHandler(store, "id", handle);
 
   const push = (req: Parameters<SimRoute["handler"]>[0]) => {
     const feed = /^\d+$/.test(req.params.mediaFeedId ?? "")
@@ -69,18 +69,21 @@ export function feedRoutes(store: AisStore): SimRoute[] {
     return { ok: true as const, job: store.push(feed, parsed.entries, parsed.tombstones) };
   };
 
+  // The v1 path and the batch-import one list the same feeds.
+  const listAll = () => ({ status: 200, body: [...store.feeds.values()].map((f) => feedView(store, f)) });
+
   return [
     {
       method: "GET",
       pattern: "/allMediaFeeds",
       operation: "listAllMediaFeeds",
-      handler: () => ({ status: 200, body: [...store.feeds.values()].map((f) => feedView(store, f)) }),
+      handler: listAll,
     },
     {
       method: "GET",
       pattern: "/cms/api/batch-import/feeds",
       operation: "listAllMediaFeeds",
-      handler: () => ({ status: 200, body: [...store.feeds.values()].map((f) => feedView(store, f)) }),
+      handler: listAll,
     },
     {
       method: "GET",
@@ -116,20 +119,13 @@ export function feedRoutes(store: AisStore): SimRoute[] {
       method: "GET",
       pattern: "/company/:companyId/mediaFeeds/:id",
       operation: "getMediaFeed",
-      handler: (req) => {
-        const { companyId = "", id = "" } = req.params;
-        const feed = store.feedOf(companyId, id);
-        return feed ? { status: 200, body: feedView(store, feed) } : missing(companyId, id);
-      },
+      handler: withFeed((feed) => ({ status: 200, body: feedView(store, feed) })),
     },
     {
       method: "PUT",
       pattern: "/company/:companyId/mediaFeeds/:id",
       operation: "updateMediaFeed",
-      handler: (req) => {
-        const { companyId = "", id = "" } = req.params;
-        const feed = store.feedOf(companyId, id);
-        if (!feed) return missing(companyId, id);
+      handler: withFeed((feed, req) => {
         const body = parseJsonBody(req, feedBodySchema);
         if (!body.ok) return body.response;
         if (body.value.id != null && String(body.value.id) !== String(feed.id)) {
@@ -139,28 +135,22 @@ export function feedRoutes(store: AisStore): SimRoute[] {
         const next: Feed = { ...kept, ...feedFields(body.value), updated: now() };
         store.feeds.set(feed.id, next);
         return { status: 200, body: feedView(store, next) };
-      },
+      }),
     },
     {
       method: "DELETE",
       pattern: "/company/:companyId/mediaFeeds/:id",
       operation: "deleteMediaFeed",
-      handler: (req) => {
-        const { companyId = "", id = "" } = req.params;
-        const feed = store.feedOf(companyId, id);
-        if (!feed) return missing(companyId, id);
+      handler: withFeed((feed) => {
         store.feeds.delete(feed.id);
         return { status: 204 };
-      },
+      }),
     },
     {
       method: "POST",
       pattern: "/company/:companyId/mediaFeeds/:id/scheduleImmediate",
       operation: "scheduleMediaFeedImmediate",
-      handler: (req) => {
-        const { companyId = "", id = "" } = req.params;
-        const feed = store.feedOf(companyId, id);
-        if (!feed) return missing(companyId, id);
+      handler: withFeed((feed) => {
         if (feed.type !== "PULL") {
           return jsonError(
             409,
@@ -174,17 +164,13 @@ export function feedRoutes(store: AisStore): SimRoute[] {
         }
         store.scheduleImmediate(feed);
         return { status: 200, body: feedStatusView(store, feed) };
-      },
+      }),
     },
     {
       method: "GET",
       pattern: "/company/:companyId/mediaFeeds/:id/status",
       operation: "getMediaFeedStatus",
-      handler: (req) => {
-        const { companyId = "", id = "" } = req.params;
-        const feed = store.feedOf(companyId, id);
-        return feed ? { status: 200, body: feedStatusView(store, feed) } : missing(companyId, id);
-      },
+      handler: withFeed((feed) => ({ status: 200, body: feedStatusView(store, feed) })),
     },
     {
       method: "POST",

@@ -1,6 +1,7 @@
 import { badRequest, notFound } from "../core/responses.js";
 import type { SimRequest, SimRoute } from "../core/types.js";
 import { page, parseListQuery } from "./query.js";
+import { feedHandler, scopedFeed } from "./scoped-feed.js";
 import type { AisStore, Job } from "./store.js";
 import { jobView, taskView } from "./views.js";
 
@@ -10,10 +11,9 @@ export function jobRoutes(store: AisStore): SimRoute[] {
 
   /** The job named by the path, scoped to company and feed; a string is the 404 message. */
   const scopedJob = (req: SimRequest, idParam: string): Job | string => {
-    const { companyId = "", mediaFeedId = "" } = req.params;
+    const feed = scopedFeed(store, req, "mediaFeedId");
+    if (typeof feed === "string") return feed;
     const id = req.params[idParam] ?? "";
-    const feed = store.feedOf(companyId, mediaFeedId);
-    if (!feed) return `media feed ${mediaFeedId} not found for company ${companyId}`;
     const job = /^\d+$/.test(id) ? store.jobs.get(Number(id)) : undefined;
     if (!job || job.mediaFeedId !== feed.id) return `import job ${id} not found in media feed ${feed.id}`;
     return job;
@@ -26,10 +26,7 @@ export function jobRoutes(store: AisStore): SimRoute[] {
       method: "GET",
       pattern: "/company/:companyId/mediaFeeds/:mediaFeedId/jobs",
       operation: "listImportJobs",
-      handler: (req) => {
-        const { companyId = "", mediaFeedId = "" } = req.params;
-        const feed = store.feedOf(companyId, mediaFeedId);
-        if (!feed) return notFound(`media feed ${mediaFeedId} not found for company ${companyId}`);
+      handler: feedHandler(store, "mediaFeedId", (feed, req) => {
         const query = parseListQuery(req.query);
         if (typeof query === "string") return badRequest(query);
         const t = now();
@@ -47,7 +44,7 @@ export function jobRoutes(store: AisStore): SimRoute[] {
             query.size,
           ),
         };
-      },
+      }),
     },
     {
       method: "GET",

@@ -68,6 +68,14 @@ export function assetsRoutes(deps: AssetsDeps): SimRoute[] {
     return asset ? { asset } : { response: problem(404, "Not Found", `asset ${id} not found`) };
   };
 
+  /** A read of the asset the path's `param` names: its `view` now, or findAsset's 400/404. */
+  const assetRead =
+    (param: string, view: (asset: Asset, now: number) => unknown) =>
+    (req: SimRequest): SimResponse => {
+      const found = findAsset(req.params[param]);
+      return "response" in found ? found.response : { status: 200, body: view(found.asset, ctx.now()) };
+    };
+
   const register = (req: SimRequest): SimResponse => {
     const body = parseJsonBody(req, registerBody);
     if (!body.ok) return problem(400, "Bad Request", body.message);
@@ -156,23 +164,13 @@ export function assetsRoutes(deps: AssetsDeps): SimRoute[] {
       method: "GET",
       pattern: "/admin/asset/:id",
       operation: "getAsset",
-      handler: (req) => {
-        const found = findAsset(req.params.id);
-        return "response" in found
-          ? found.response
-          : { status: 200, body: assetView(found.asset, ctx.now()) };
-      },
+      handler: assetRead("id", assetView),
     },
     {
       method: "GET",
       pattern: "/admin/asset/:assetId/job-history",
       operation: "getAssetJobHistory",
-      handler: (req) => {
-        const found = findAsset(req.params.assetId);
-        return "response" in found
-          ? found.response
-          : { status: 200, body: jobHistory(found.asset, ctx.now()) };
-      },
+      handler: assetRead("assetId", jobHistory),
     },
   ];
 }

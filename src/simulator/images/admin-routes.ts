@@ -44,6 +44,14 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
   const packNotFound = (id: string | undefined) =>
     errorResponse(404, "not_found", `image pack ${id ?? ""} not found`);
 
+  /** A handler for a route under one pack: `handle` runs only when the path's `:id` names a pack. */
+  const withPack =
+    (handle: (pack: ImagePack, req: SimRequest) => SimResponse) =>
+    (req: SimRequest): SimResponse => {
+      const pack = findPack(req.params.id);
+      return pack ? handle(pack, req) : packNotFound(req.params.id);
+    };
+
   const ensureLocation = (pack: ImagePack, name: string): PackLocation => {
     let location = pack.imageLocations.get(name);
     if (!location) {
@@ -52,6 +60,23 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
     }
     return location;
   };
+
+  /**
+   * The two location PUTs (whole location, one region): same checks and answer, `apply` puts the
+   * overrides where the route says.
+   */
+  const updateLocation = (
+    apply: (location: PackLocation, overrides: Record<string, unknown>, req: SimRequest) => void,
+  ) =>
+    withPack((pack, req) => {
+      const body = parseJsonBody(req, locationOverrides.optional());
+      if (!body.ok) return errorResponse(400, "bad_request", body.message);
+      const name = req.params.imageLocationName ?? "";
+      const location = ensureLocation(pack, name);
+      apply(location, { ...(body.value ?? {}) }, req);
+      location.updated = nowIso();
+      return { status: 200, body: locationView(name, location) };
+    });
 
   /** Stores an accepted original in the (pack, location) slot and answers like the service. */
   const storeOriginal = (pack: ImagePack, name: string, bytes: Buffer, sourceUrl?: string): SimResponse => {
@@ -105,9 +130,7 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
     return stored;
   };
 
-  const upload = (req: SimRequest): SimResponse => {
-    const pack = findPack(req.params.id);
-    if (!pack) return packNotFound(req.params.id);
+  const upload = withPack((pack, req) => {
     const contentType = req.headers["content-type"] ?? "";
     const bytes = /^multipart\/form-data/i.test(contentType)
       ? firstMultipartFile(contentType, req.body)
@@ -120,7 +143,7 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
     const stored = storeOriginal(pack, req.params.imageLocationName ?? "", bytes);
     if (stored.status !== 200) store.counters.uploadsFailed += 1;
     return stored;
-  };
+  });
 
   return [
     {
@@ -158,18 +181,13 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
       method: "GET",
       pattern: "/adminAPI/imagePack/:id",
       operation: "getImagePack",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        return pack ? { status: 200, body: packView(pack) } : packNotFound(req.params.id);
-      },
+      handler: withPack((pack) => ({ status: 200, body: packView(pack) })),
     },
     {
       method: "PUT",
       pattern: "/adminAPI/imagePack/:id",
       operation: "updateImagePack",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        if (!pack) return packNotFound(req.params.id);
+      handler: withPack((pack, req) => {
         const body = parseJsonBody(req, z.record(z.string(), z.unknown()));
         if (!body.ok) return errorResponse(400, "bad_request", body.message);
         // The full representation replaces the metadata; originals are not part of it.
@@ -179,60 +197,40 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
         pack.metadata = metadata;
         pack.updated = nowIso();
         return { status: 200, body: packView(pack) };
-      },
+      }),
     },
     {
       method: "GET",
       pattern: "/adminAPI/imagePack/:id/:imageLocationName",
       operation: "getImagePackLocation",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        if (!pack) return packNotFound(req.params.id);
+      handler: withPack((pack, req) => {
         const name = req.params.imageLocationName ?? "";
         const location = pack.imageLocations.get(name);
         if (!location) return errorResponse(404, "not_found", `pack ${pack.id} has no location ${name}`);
         return { status: 200, body: locationView(name, location) };
-      },
+      }),
     },
     {
       method: "PUT",
       pattern: "/adminAPI/imagePack/:id/:imageLocationName",
       operation: "updateImagePackLocation",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        if (!pack) return packNotFound(req.params.id);
-        const body = parseJsonBody(req, locationOverrides.optional());
-        if (!body.ok) return errorResponse(400, "bad_request", body.message);
-        const name = req.params.imageLocationName ?? "";
-        const location = ensureLocation(pack, name);
-        location.overrides = { ...(body.value ?? {}) };
-        location.updated = nowIso();
-        return { status: 200, body: locationView(name, location) };
-      },
+      handler: updateLocation((location, overrides) => {
+        location.overrides = overrides;
+      }),
     },
     {
       method: "PUT",
       pattern: "/adminAPI/imagePack/:id/:imageLocationName/:region",
       operation: "updateImagePackLocationForRegion",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        if (!pack) return packNotFound(req.params.id);
-        const body = parseJsonBody(req, locationOverrides.optional());
-        if (!body.ok) return errorResponse(400, "bad_request", body.message);
-        const name = req.params.imageLocationName ?? "";
-        const location = ensureLocation(pack, name);
-        location.regions[req.params.region ?? ""] = { ...(body.value ?? {}) };
-        location.updated = nowIso();
-        return { status: 200, body: locationView(name, location) };
-      },
+      handler: updateLocation((location, overrides, req) => {
+        location.regions[req.params.region ?? ""] = overrides;
+      }),
     },
     {
       method: "POST",
       pattern: "/adminAPI/imagePack/:id/deleteImageLocation",
       operation: "deleteImagePackLocation",
-      handler: (req) => {
-        const pack = findPack(req.params.id);
-        if (!pack) return packNotFound(req.params.id);
+      handler: withPack((pack, req) => {
         const body = parseJsonBody(req, deleteLocationBody);
         if (!body.ok) return errorResponse(400, "bad_request", body.message);
         const name = body.value.imageLocationName ?? body.value.name ?? body.value.location ?? "";
@@ -241,7 +239,7 @@ export function adminRoutes(deps: AdminDeps): SimRoute[] {
         pack.imageLocations.delete(name);
         pack.updated = nowIso();
         return { status: 200, body: packView(pack) };
-      },
+      }),
     },
     {
       method: "POST",

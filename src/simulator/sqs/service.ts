@@ -262,7 +262,11 @@ export class SqsService {
   }
 
   sendMessage(input: Input<typeof schemas.sendMessageInput>) {
-    const queue = this.queueFor(input.QueueUrl);
+    return this.sendOne(this.queueFor(input.QueueUrl), input);
+  }
+
+  /** Queues one message (SendMessage or a batch entry) and returns what its answer carries. */
+  private sendOne(queue: SqsQueue, input: Parameters<SqsService["buildMessage"]>[1]) {
     const message = this.buildMessage(queue, input);
     queue.add(message);
     this.counters.sent += 1;
@@ -301,32 +305,7 @@ export class SqsService {
     const total = entries.reduce((sum, entry) => sum + Buffer.byteLength(entry.MessageBody, "utf8"), 0);
     if (total > MAX_MESSAGE_BYTES)
       fail("BatchRequestTooLong", `Batch requests cannot be longer than ${MAX_MESSAGE_BYTES} bytes.`);
-    const Successful: Record<string, string>[] = [];
-    const Failed: { Id: string; SenderFault: boolean; Code: string; Message: string }[] = [];
-    for (const entry of entries) {
-      try {
-        const message = this.buildMessage(queue, entry);
-        queue.add(message);
-        this.counters.sent += 1;
-        Successful.push({
-          Id: entry.Id,
-          MessageId: message.id,
-          MD5OfMessageBody: message.md5OfBody,
-          ...(message.md5OfMessageAttributes
-            ? { MD5OfMessageAttributes: message.md5OfMessageAttributes }
-            : {}),
-        });
-      } catch (error) {
-        if (!(error instanceof SqsFailure)) throw error;
-        Failed.push({
-          Id: entry.Id,
-          SenderFault: true,
-          Code: queryCodeOf(error.errorName),
-          Message: error.message,
-        });
-      }
-    }
-    return { Successful, Failed };
+    return this.perEntry(entries, (entry) => this.sendOne(queue, entry));
   }
 
   /** ReceiveMessage; waits (long poll) up to WaitTimeSeconds, answering as soon as a message is visible. */
@@ -509,13 +488,20 @@ export class SqsService {
     );
   }
 
-  private perEntry<E extends { Id: string }>(entries: E[], apply: (entry: E) => void) {
-    const Successful: { Id: string }[] = [];
+  /**
+   * Runs a batch entry by entry: an entry's SQS error fails that entry only (SenderFault), as in
+   * the service; `apply` may return fields its success entry carries besides the Id.
+   */
+  private perEntry<E extends { Id: string }>(
+    entries: E[],
+    apply: (entry: E) => Record<string, string> | void,
+  ) {
+    const Successful: Record<string, string>[] = [];
     const Failed: { Id: string; SenderFault: boolean; Code: string; Message: string }[] = [];
     for (const entry of entries) {
       try {
-        apply(entry);
-        Successful.push({ Id: entry.Id });
+        const extra = apply(entry);
+        Successful.push({ Id: entry.Id, ...(extra ?? {}) });
       } catch (error) {
         if (!(error instanceof SqsFailure)) throw error;
         Failed.push({
