@@ -61,26 +61,29 @@ interface AisStats {
   pushes: { total: number; byEntryVersion: Record<string, number>; duplicateVersions: number };
 }
 
+/** The Vimond chain up to job-poll and remediate on one route, with the branches stubbed. */
+function startPushHarness(label: string, env: Record<string, string> = {}) {
+  return startChainHarness({
+    label,
+    routes: [{ name: "vimond", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } }],
+    steps: ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"],
+    env,
+    processors: (d) => [
+      createAtomPushProcessor(d),
+      createJobPollProcessor(d),
+      createRemediateProcessor(d),
+      ...branchStubs(d),
+    ],
+  });
+}
+
 describe("atom-push", () => {
   let h: ChainHarness;
   let seq = 0;
   let window = 0;
 
   beforeAll(async () => {
-    h = await startChainHarness({
-      label: "atom-push",
-      routes: [
-        { name: "vimond", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-      ],
-      steps: ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"],
-      env: { ATOM_BATCH_MAX_ENTRIES: "4" },
-      processors: (d) => [
-        createAtomPushProcessor(d),
-        createJobPollProcessor(d),
-        createRemediateProcessor(d),
-        ...branchStubs(d),
-      ],
-    });
+    h = await startPushHarness("atom-push", { ATOM_BATCH_MAX_ENTRIES: "4" });
   });
   afterAll(async () => {
     await h?.stop();
@@ -238,19 +241,7 @@ describe("atom-push with a batch in flight", () => {
   let seq = 0;
 
   beforeAll(async () => {
-    h = await startChainHarness({
-      label: "atom-push-held",
-      routes: [
-        { name: "vimond", bucket: HARNESS_BUCKET, target: "vimond", vimond: { mediaFeedId: "{feed}" } },
-      ],
-      steps: ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"],
-      processors: (d) => [
-        createAtomPushProcessor(d),
-        createJobPollProcessor(d),
-        createRemediateProcessor(d),
-        ...branchStubs(d),
-      ],
-    });
+    h = await startPushHarness("atom-push-held");
   });
   afterAll(async () => {
     await h?.stop();
