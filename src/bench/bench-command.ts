@@ -6,7 +6,13 @@ import { EXIT } from "../cli/exit-codes.js";
 import { configureLogger } from "../log/logger.js";
 import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
 import { printReport, type InFlightFigures } from "./bench-report.js";
-import { ATOM_BATCH_MAX_WAIT_MS, CONCURRENCY, POLL_INITIAL_DELAY_MS, STAGES } from "./bench-settings.js";
+import {
+  ATOM_BATCH_MAX_ENTRIES,
+  ATOM_BATCH_MAX_WAIT_MS,
+  CONCURRENCY,
+  POLL_INITIAL_DELAY_MS,
+  STAGES,
+} from "./bench-settings.js";
 import { simPost, startReferenceProcess, startWorkerProcess } from "./bench-stack.js";
 import { startBenchUpstreams } from "./bench-upstreams.js";
 import { runCeiling } from "./ceiling.js";
@@ -38,7 +44,8 @@ Every measured run is preceded by a warm-up of W packages (a burst, not counted)
 are counted finished from the CloudEvent each posts when it ends (the worker's NOTIFY_URLS, the
 reference's notify step) to a receiver in the benchmark process. The simulator is reset before
 each run. Reports packages/s, latency percentiles, upstream requests per package against the
-scenario's minimum, Redis commands per package, CPU per package per process, peak worker RSS and
+minimum (5 per package, and 3 per push for the fewest pushes that carry the events with none
+waiting longer than the run's longest event→push: full 50-entry pushes for a burst), Redis commands per package, CPU per package per process, peak worker RSS and
 the issue's goals. Writes bench/results/<date>.json.
 
 Packages/s is N over the time from the first event to the last finished package. It is capacity
@@ -191,6 +198,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
           // Zero-latency upstreams settle at the first read: a 30 s sweep would only add its wait.
           STATUS_SWEEP: "false",
           ATOM_BATCH_MAX_WAIT_MS: String(ATOM_BATCH_MAX_WAIT_MS),
+          ATOM_BATCH_MAX_ENTRIES: String(ATOM_BATCH_MAX_ENTRIES),
           NOTIFY_URLS: receiver.url,
         },
       });
@@ -210,6 +218,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
       receiver,
       rate,
       timeoutMs: TIMEOUT_MS,
+      maxBatchEntries: ATOM_BATCH_MAX_ENTRIES,
     };
     const pace = rate > 0 ? `${rate} events/s` : "a burst";
     const chainRun = async (workers: number, prefix: string) => {
@@ -306,8 +315,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
     }
 
     // Per package: a status lookup, an image pack, one image fetch and the pack's binding (read the
-    // asset, set its imagePackId); per push of up to 50 entries: the push, one job read and one task list.
-    const upstreamMinimum = (count * 5 + Math.ceil(count / 50) * 3) / count;
+    // asset, set its imagePackId); per push: the push, one job read and one task list. Pushes: the
+    // fewest that could carry the chain's events with none waiting longer than the chain let one
+    // wait (fewest-pushes.ts): full pushes for a burst, more for a rate that gathers a few events
+    // per wait.
+    const upstreamMinimum = (count * 5 + chain.fewestPushes * 3) / count;
     const refRatio = chain.perSecond / reference.perSecond;
     const refCpuRatio = chain.cpuMsPerPackage.worker / reference.cpuMsPerPackage.worker;
     const upstreamRatio = chain.upstreamPerPackage / upstreamMinimum;

@@ -1,4 +1,4 @@
-import { ATOM_BATCH_MAX_WAIT_MS, STAGES } from "./bench-settings.js";
+import { ATOM_BATCH_MAX_ENTRIES, STAGES } from "./bench-settings.js";
 import type { CeilingResult } from "./ceiling.js";
 import type { RunResult } from "./measure-run.js";
 
@@ -71,10 +71,9 @@ export function printReport(result: ReportInput, say: (line: string) => void): v
       ? " (only the reference kept up: an upper bound)"
       : "";
   const latencyNote = rate > 0 ? "" : " (a burst: mostly queueing behind it)";
-  const batchNote =
-    chain.keepsUpWithRate && rate * (ATOM_BATCH_MAX_WAIT_MS / 1000) < 50
-      ? `; at ${perSec(rate)} Atom batches gather ~${Math.max(1, Math.round((rate * ATOM_BATCH_MAX_WAIT_MS) / 1000))} events per ${ATOM_BATCH_MAX_WAIT_MS} ms window, not the 50 the minimum assumes`
-      : "";
+  // The minimum's pushes: the fewest that carry these events without any waiting longer than the
+  // chain's longest event→push; at a rate that gathers a few events per wait, more than count / 50.
+  const pushNote = `; that is ${chain.fewestPushes} pushes (${f2(chain.packages / chain.fewestPushes)} packages each, ≤ ${ATOM_BATCH_MAX_ENTRIES} entries, none waiting over the chain's longest event→push, ${chain.maxPushMs} ms), the chain made ${chain.upstreamRequests["ais.pushV2"] ?? 0}`;
   const perOperation = Object.entries(chain.upstreamRequests)
     .map(([op, n]) => `${op} ${(n / chain.packages).toFixed(2)}`)
     .join(", ");
@@ -112,7 +111,7 @@ export function printReport(result: ReportInput, say: (line: string) => void): v
     `| event → completed p50 / p95 / p99 | chain ${latencies(chain, "Complete")}; reference ${latencies(reference, "Complete")}${latencyNote} |`,
   );
   say(
-    `| upstream requests per package | chain ${f2(chain.upstreamPerPackage)}, reference ${f2(reference.upstreamPerPackage)} (minimum ${f2(result.upstreamMinimum)})${batchNote} |`,
+    `| upstream requests per package | chain ${f2(chain.upstreamPerPackage)}, reference ${f2(reference.upstreamPerPackage)} (minimum ${f2(result.upstreamMinimum)})${pushNote} |`,
   );
   say(`| … chain by operation, per package | ${perOperation} |`);
   say(

@@ -3,6 +3,7 @@ import type { BenchPackage, OfferedLoad } from "./chain-bench.js";
 import { percentile, postEvents } from "./chain-bench.js";
 import type { Completion, CompletionReceiver } from "./completion-receiver.js";
 import { processCpuSeconds, redisCpuSeconds } from "./process-cpu.js";
+import { fewestPushes } from "./fewest-pushes.js";
 import { callsBetween, callsByCommand, commandCalls } from "./redis-stats.js";
 
 /** What does the work in one run: the chain's worker process(es) or the same-work reference. */
@@ -23,6 +24,8 @@ export interface RunContext {
   /** Events per second offered (0: a burst). */
   rate: number;
   timeoutMs: number;
+  /** ATOM_BATCH_MAX_ENTRIES of both sides, for `fewestPushes`. */
+  maxBatchEntries: number;
 }
 
 /** One measured run: N packages from their events to their notifications. */
@@ -38,6 +41,8 @@ export interface RunResult {
   p50PushMs: number;
   p95PushMs: number;
   p99PushMs: number;
+  /** The longest event→push wait of the run. */
+  maxPushMs: number;
   p50CompleteMs: number;
   p95CompleteMs: number;
   p99CompleteMs: number;
@@ -54,6 +59,11 @@ export interface RunResult {
   /** Upstream requests by operation during the measured window (feed setup and tokens left out). */
   upstreamRequests: Record<string, number>;
   upstreamPerPackage: number;
+  /**
+   * The fewest Atom pushes that could have carried these events with no entry waiting longer than
+   * this run's longest event→push (fewest-pushes.ts): what the upstream minimum counts.
+   */
+  fewestPushes: number;
   /** Notification posts received per package (1 unless some were redelivered). */
   notificationsPerPackage: number;
 }
@@ -133,6 +143,7 @@ export async function measureRun(
   const keepsUpWithRate =
     ctx.rate > 0 && (perSecond >= 0.95 * offeredRate || completionsPerSecond >= 0.95 * offeredRate);
   const pushMs = done.filter((c) => c.pushedAt !== undefined).map((c) => c.pushedAt! - c.eventAt);
+  const maxPushMs = pushMs.reduce((a, b) => Math.max(a, b), 0);
   const doneMs = done.map((c) => c.finishedAt - c.eventAt);
 
   const upstreamRequests: Record<string, number> = {};
@@ -153,6 +164,7 @@ export async function measureRun(
     p50PushMs: percentile(pushMs, 50),
     p95PushMs: percentile(pushMs, 95),
     p99PushMs: percentile(pushMs, 99),
+    maxPushMs,
     p50CompleteMs: percentile(doneMs, 50),
     p95CompleteMs: percentile(doneMs, 95),
     p99CompleteMs: percentile(doneMs, 99),
@@ -171,6 +183,11 @@ export async function measureRun(
     },
     upstreamRequests,
     upstreamPerPackage: upstreamTotal / count,
+    fewestPushes: fewestPushes(
+      done.map((c) => c.eventAt),
+      maxPushMs,
+      ctx.maxBatchEntries,
+    ),
     notificationsPerPackage: (ctx.receiver.posts() - postsBefore) / count,
   };
 }

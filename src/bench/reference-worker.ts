@@ -6,6 +6,7 @@ import { Agent, request } from "undici";
 import { objectVersionKey } from "../intake/object-event.js";
 import { retrying } from "../queues/job-options.js";
 import { createSigner, encodeKeyPath } from "./sigv4.js";
+import { ATOM_BATCH_MAX_ENTRIES } from "./bench-settings.js";
 
 /**
  * The benchmark's same-work reference: a deliberately minimal worker doing what the Vimond chain
@@ -47,7 +48,7 @@ export interface ReferenceConfig {
   pollInitialDelayMs: number;
 }
 
-const BATCH_MAX = 50;
+const BATCH_MAX = ATOM_BATCH_MAX_ENTRIES;
 const PRESIGN_SECONDS = 6 * 3600;
 
 /** Takes up to ARGV[1] ids from the pending list; returns them and how many are left. */
