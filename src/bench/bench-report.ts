@@ -31,6 +31,8 @@ export interface ReportInput {
   refRatio: number;
   refCpuRatio: number;
   upstreamMinimum: number;
+  /** The latency run, when the chain fell behind the main run's rate. */
+  latency?: (RunResult & { rate: number }) | undefined;
   inFlight?: InFlightFigures | undefined;
   goals: Record<string, Goal>;
 }
@@ -70,7 +72,12 @@ export function printReport(result: ReportInput, say: (line: string) => void): v
     : reference.keepsUpWithRate
       ? " (only the reference kept up: an upper bound)"
       : "";
-  const latencyNote = rate > 0 ? "" : " (a burst: mostly queueing behind it)";
+  const latencyNote =
+    rate === 0
+      ? " (a burst: mostly queueing behind it)"
+      : chain.keepsUpWithRate
+        ? ""
+        : " (behind the offered rate: mostly queueing)";
   // The minimum's pushes: the fewest that carry these events without any waiting longer than the
   // chain's longest event→push; at a rate that gathers a few events per wait, more than count / 50.
   const pushNote = `; that is ${chain.fewestPushes} pushes (${f2(chain.packages / chain.fewestPushes)} packages each, ≤ ${ATOM_BATCH_MAX_ENTRIES} entries, none waiting over the chain's longest event→push, ${chain.maxPushMs} ms), the chain made ${chain.upstreamRequests["ais.pushV2"] ?? 0}`;
@@ -110,6 +117,12 @@ export function printReport(result: ReportInput, say: (line: string) => void): v
   say(
     `| event → completed p50 / p95 / p99 | chain ${latencies(chain, "Complete")}; reference ${latencies(reference, "Complete")}${latencyNote} |`,
   );
+  if (result.latency) {
+    const l = result.latency;
+    say(
+      `| latency run: ${l.packages} packages at ${perSec(l.rate)} | event → push ${latencies(l, "Push")}; event → completed ${latencies(l, "Complete")}; ${l.keepsUpWithRate ? "kept up" : "**fell behind this rate too**"} |`,
+    );
+  }
   say(
     `| upstream requests per package | chain ${f2(chain.upstreamPerPackage)}, reference ${f2(reference.upstreamPerPackage)} (minimum ${f2(result.upstreamMinimum)})${pushNote} |`,
   );
