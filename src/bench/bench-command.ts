@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus } from "node:os";
-import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
+import { parseArgsOrExit } from "../cli/command-args.js";
 import { EXIT } from "../cli/exit-codes.js";
 import { configureLogger } from "../log/logger.js";
 import { startLocalRedis, type LocalRedis } from "../runtime/local-redis.js";
@@ -13,7 +13,7 @@ import {
   POLL_INITIAL_DELAY_MS,
   STAGES,
 } from "./bench-settings.js";
-import { simPost, startReferenceProcess, startWorkerProcess } from "./bench-stack.js";
+import { createPushFeed, simPost, startReferenceProcess, startWorkerProcess } from "./bench-stack.js";
 import { startBenchUpstreams } from "./bench-upstreams.js";
 import { runCeiling } from "./ceiling.js";
 import { BENCH_BUCKET, postEvents, putSidecars, waitForRecords } from "./chain-bench.js";
@@ -97,37 +97,29 @@ function wholeNumber(value: string | undefined, fallback: number): number | unde
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        quick: { type: "boolean", default: false },
-        json: { type: "boolean", default: false },
-        count: { type: "string" },
-        rate: { type: "string", default: "500" },
-        "in-flight": { type: "string" },
-        warmup: { type: "string" },
-        "ceiling-items": { type: "string" },
-        "latency-rate": { type: "string", default: "50" },
-        "latency-count": { type: "string" },
-        "long-encode": { type: "boolean", default: false },
-        "per-ingest-in-flight": { type: "string" },
-        speed: { type: "string" },
-        "encode-minutes": { type: "string" },
-        "status-rate-limit": { type: "string" },
-        results: { type: "string", default: "bench/results" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    process.stderr.write(`ingest-worker bench: ${(error as Error).message}\n\n${BENCH_HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    process.stdout.write(BENCH_HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrExit("bench", BENCH_HELP, {
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      json: { type: "boolean", default: false },
+      count: { type: "string" },
+      rate: { type: "string", default: "500" },
+      "in-flight": { type: "string" },
+      warmup: { type: "string" },
+      "ceiling-items": { type: "string" },
+      "latency-rate": { type: "string", default: "50" },
+      "latency-count": { type: "string" },
+      "long-encode": { type: "boolean", default: false },
+      "per-ingest-in-flight": { type: "string" },
+      speed: { type: "string" },
+      "encode-minutes": { type: "string" },
+      "status-rate-limit": { type: "string" },
+      results: { type: "string", default: "bench/results" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   const quick = values.quick;
   if (values["long-encode"]) return longEncodeCommand(values);
   const count = wholeNumber(values.count, quick ? 500 : 5000);
@@ -182,13 +174,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
           status: { durationsMs: { retrieval: 0, encoding: 0, distribution: 0, playout: 0 } },
         },
       });
-      const feed = (await simPost(
-        sim.info.ais,
-        "/company/1/mediaFeeds",
-        { name: "bench", type: "PUSH" },
-        sim.info.token,
-      )) as { id: number | string };
-      return String(feed.id);
+      return createPushFeed(sim.info, "bench");
     };
     say(`uploading ${warmup + count + inFlight} sidecars to the embedded S3 …`);
     // Each run has its own Redis prefix and a reset simulator, so the same packages serve the

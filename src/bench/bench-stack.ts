@@ -90,6 +90,14 @@ export async function simPost(base: string, path: string, body: unknown, token?:
   return res.json();
 }
 
+/** Creates a PUSH media feed named `name` (company 1) at the simulator and returns its id. */
+export async function createPushFeed(sim: SimInfo, name: string): Promise<string> {
+  const feed = (await simPost(sim.ais, "/company/1/mediaFeeds", { name, type: "PUSH" }, sim.token)) as {
+    id: number | string;
+  };
+  return String(feed.id);
+}
+
 /** A worker process (`ingest-worker run`) configured against the simulator and the embedded S3. */
 export async function startWorkerProcess(options: {
   redisUrl: string;

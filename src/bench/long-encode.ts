@@ -1,6 +1,6 @@
 import { envSchema } from "../config/env.js";
 import { ATOM_BATCH_MAX_WAIT_MS, CONCURRENCY } from "./bench-settings.js";
-import { simPost, startWorkerProcess, type SimInfo } from "./bench-stack.js";
+import { createPushFeed, simPost, startWorkerProcess, type SimInfo } from "./bench-stack.js";
 import { startBenchUpstreams } from "./bench-upstreams.js";
 import { BENCH_BUCKET, postEvents, putSidecars, type BenchPackage } from "./chain-bench.js";
 import type { CompletionReceiver } from "./completion-receiver.js";
@@ -285,14 +285,7 @@ async function runMode(
       },
     },
   });
-  const feed = (await simPost(
-    sim.ais,
-    "/company/1/mediaFeeds",
-    { name: "bench", type: "PUSH" },
-    sim.token,
-  )) as {
-    id: number | string;
-  };
+  const mediaFeedId = await createPushFeed(sim, "bench");
   const prefix = `{bench-long-${options.runId}-${mode}}`;
   const worker = await startWorkerProcess({
     redisUrl: options.redisUrl,
@@ -305,7 +298,7 @@ async function runMode(
         bucket: BENCH_BUCKET,
         prefix: "news/",
         target: "vimond",
-        vimond: { mediaFeedId: String(feed.id) },
+        vimond: { mediaFeedId },
       },
     ],
     env: {

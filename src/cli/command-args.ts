@@ -13,8 +13,7 @@ export type CommandArgs<T extends Options> = ReturnType<
 
 /**
  * Parses an operator command's arguments (positionals allowed, `--help` and `--json` added to
- * `options`). Returns the parsed arguments, or the exit code to stop with: 2 after a usage error
- * naming the bad option with the command's help, 0 after printing the help for `--help`.
+ * `options`). Returns the parsed arguments, or the exit code to stop with, as {@link parseArgsOrExit}.
  */
 export function parseCommandArgs<T extends Options>(
   command: string,
@@ -22,13 +21,26 @@ export function parseCommandArgs<T extends Options>(
   argv: string[],
   options: T,
 ): CommandArgs<T> | number {
-  let parsed: CommandArgs<T>;
+  return parseArgsOrExit<{ args: string[]; allowPositionals: true; options: typeof COMMON & T }>(
+    command,
+    help,
+    { args: argv, allowPositionals: true, options: { ...COMMON, ...options } },
+  );
+}
+
+/**
+ * Parses `ingest-worker <command>`'s arguments with `config` as node's `parseArgs` does. Returns the
+ * parsed arguments, or the exit code to stop with: 2 after a usage error naming the bad option with
+ * the command's help, 0 after printing the help for `--help`.
+ */
+export function parseArgsOrExit<T extends ParseArgsConfig>(
+  command: string,
+  help: string,
+  config: T,
+): ReturnType<typeof parseArgs<T>> | number {
+  let parsed: ReturnType<typeof parseArgs<T>>;
   try {
-    parsed = parseArgs<{ args: string[]; allowPositionals: true; options: typeof COMMON & T }>({
-      args: argv,
-      allowPositionals: true,
-      options: { ...COMMON, ...options },
-    });
+    parsed = parseArgs(config);
   } catch (error) {
     return usageError(command, (error as Error).message, help);
   }

@@ -1,6 +1,6 @@
-import { parseArgs } from "node:util";
 import { configureLogger } from "../log/logger.js";
 import { TERMINAL_STATES, type IngestState } from "../records/ingest-record.js";
+import { parseArgsOrExit } from "../cli/command-args.js";
 import { EXIT } from "../cli/exit-codes.js";
 import { DEMO_BUCKET, putDemoTrigger, startDemoStack, type DemoStack } from "./demo-stack.js";
 import { KEEP_SQS_QUEUE, keepStack } from "./keep-stack.js";
@@ -41,27 +41,19 @@ function positiveNumber(value: string | undefined, name: string): number {
 }
 
 export async function demoCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        count: { type: "string", default: "20" },
-        speed: { type: "string", default: "20" },
-        timeout: { type: "string" },
-        json: { type: "boolean", default: false },
-        keep: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    process.stderr.write(`ingest-worker demo: ${(error as Error).message}\n\n${DEMO_HELP}`);
-    return EXIT.usage;
-  }
-  if (values.help) {
-    process.stdout.write(DEMO_HELP);
-    return EXIT.ok;
-  }
+  const parsed = parseArgsOrExit("demo", DEMO_HELP, {
+    args: argv,
+    options: {
+      count: { type: "string", default: "20" },
+      speed: { type: "string", default: "20" },
+      timeout: { type: "string" },
+      json: { type: "boolean", default: false },
+      keep: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (typeof parsed === "number") return parsed;
+  const { values } = parsed;
   let count: number, speed: number, timeoutS: number;
   try {
     count = values.keep && values.count === "0" ? 0 : Math.floor(positiveNumber(values.count, "count"));

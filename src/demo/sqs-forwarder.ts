@@ -1,7 +1,9 @@
-import { moduleLogger, type Logger } from "../log/logger.js";
+import { moduleLogger } from "../log/logger.js";
 import type { S3Notification } from "../intake/s3rver-bridge.js";
 import type { EmbeddedS3 } from "../runtime/embedded-s3.js";
 import { relayNotifications, type NotificationRelay } from "../runtime/notification-relay.js";
+
+const log = moduleLogger("demo-sqs-forwarder");
 
 /**
  * The demo's stand-in for S3's own notification delivery (a bucket's event configuration sending
@@ -39,12 +41,7 @@ export type SqsForwarder = NotificationRelay;
  * so does this, up to a failure: a notification the queue refused is logged and lost, as an S3
  * event can be in production, and `ingest-worker replay` or `backfill` recovers the object.
  */
-export function forwardToSqs(
-  s3: EmbeddedS3,
-  endpoint: string,
-  queueUrl: string,
-  log: Logger = moduleLogger("demo-sqs-forwarder"),
-): SqsForwarder {
+export function forwardToSqs(s3: EmbeddedS3, endpoint: string, queueUrl: string): SqsForwarder {
   return relayNotifications(
     s3,
     (notification: S3Notification) =>

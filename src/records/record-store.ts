@@ -19,14 +19,11 @@ import { CREATE, FINISH_BRANCH, REOPEN, UPDATE } from "./record-scripts.js";
 const TERMINAL = [...TERMINAL_STATES].join(",");
 const log = moduleLogger("records");
 
-export interface NewIngest {
-  id: string;
-  route: string;
-  target: Target;
-  bucket: string;
-  key: string;
-  version: string;
-  eventAt: number;
+/** A record to create: the fields that name the ingest and its object, as the record keeps them. */
+export interface NewIngest extends Pick<
+  IngestRecord,
+  "id" | "route" | "target" | "bucket" | "key" | "version" | "eventAt"
+> {
   state?: IngestState;
   labels?: Record<string, string>;
   /** Further fields written with the record (e.g. the first step's timing). */

@@ -30,6 +30,7 @@ import type { SimContext, SimModule } from "./core/types.js";
 import { dashboardRoutes } from "./ais/dashboard-routes.js";
 import { feedRoutes } from "./ais/feed-routes.js";
 import { jobRoutes } from "./ais/job-routes.js";
+import { probeRoutes } from "./ais/probe-routes.js";
 import { aisSettingsSchema } from "./ais/settings.js";
 import { AisStore, type TaskState } from "./ais/store.js";
 
@@ -41,28 +42,7 @@ export function createAisSim(ctx: SimContext): SimModule {
   return {
     name: "ais",
     settingsSchema: aisSettingsSchema,
-    routes: [
-      {
-        method: "GET",
-        pattern: "/ping",
-        operation: "ping",
-        public: true,
-        handler: () => ({ status: 200, body: "pong" }),
-      },
-      {
-        method: "GET",
-        pattern: "/version",
-        operation: "getVersion",
-        public: true,
-        handler: () => ({
-          status: 200,
-          body: { name: "ais-all-in-one-service", version: "0.0.0-simulator" },
-        }),
-      },
-      ...feedRoutes(store),
-      ...jobRoutes(store),
-      ...dashboardRoutes(store),
-    ],
+    routes: [...probeRoutes(), ...feedRoutes(store), ...jobRoutes(store), ...dashboardRoutes(store)],
     stats: () => {
       const jobs: Partial<Record<TaskState, number>> = {};
       const tasks: Partial<Record<TaskState, number>> = {};

@@ -139,18 +139,25 @@ export function linkPackages(traceparents: ReadonlyArray<string | undefined>): v
   if (links.length > 0) span.addLinks(links);
 }
 
+/** A package's trace rejoined after a batch step: `run` work in it, then `end` it once. */
+export interface PackageTrace {
+  run<T>(work: () => Promise<T>): Promise<T>;
+  end(): void;
+}
+
+const NOT_TRACED: PackageTrace = { run: (work) => work(), end() {} };
+
 /**
- * Runs `work` (adding a package's own next job after a batch step) inside that package's trace:
- * a short `rejoin` span whose parent is the context stored at hand-off and which links back to
- * the batch's span, so per-package steps (status-track, image-fetch, remediate, aem/assets polls)
- * appear under the package they are about.
+ * Rejoins a package's trace after a batch step (adding its own next jobs): a short `rejoin package`
+ * span whose parent is the context stored at hand-off and which links back to the batch's span,
+ * so per-package steps (status-track, image-fetch, remediate, aem/assets polls) appear under the
+ * package they are about. A step that works for the package twice (job-poll settles each ingest,
+ * then starts the branches of all) runs both in the one span.
  */
-export async function inPackageTrace<T>(
-  pkg: { ingestId: string; traceparent: string | undefined },
-  work: () => Promise<T>,
-): Promise<T> {
-  if (!tracingEnabled() || !pkg.traceparent) return work();
+export function rejoinPackage(pkg: { ingestId: string; traceparent: string | undefined }): PackageTrace {
+  if (!tracingEnabled() || !pkg.traceparent) return NOT_TRACED;
   const batch = trace.getActiveSpan()?.spanContext();
+  const parent = contextOf(pkg.traceparent);
   const span = tracer().startSpan(
     "rejoin package",
     {
@@ -158,12 +165,22 @@ export async function inPackageTrace<T>(
       attributes: { [ATTR.ingestId]: pkg.ingestId },
       links: batch ? [{ context: batch }] : [],
     },
-    contextOf(pkg.traceparent),
+    parent,
   );
+  const active = trace.setSpan(parent, span);
+  return { run: (work) => context.with(active, work), end: () => span.end() };
+}
+
+/** Runs `work` in the package's rejoined trace (`rejoinPackage`), ending the span after it. */
+export async function inPackageTrace<T>(
+  pkg: { ingestId: string; traceparent: string | undefined },
+  work: () => Promise<T>,
+): Promise<T> {
+  const rejoined = rejoinPackage(pkg);
   try {
-    return await context.with(trace.setSpan(contextOf(pkg.traceparent), span), work);
+    return await rejoined.run(work);
   } finally {
-    span.end();
+    rejoined.end();
   }
 }
 

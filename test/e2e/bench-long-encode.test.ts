@@ -2,44 +2,13 @@ import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { LongEncodeResult, Window } from "../../src/bench/long-encode.js";
 import { CLI, requireBuild, spawnNode } from "../support/cli.js";
 import { testRedisUrl } from "../support/redis.js";
 
-interface Window {
-  simulatedMinutes: number;
-  statusRequests: number;
-  ingestMinutes: number;
-  perIngestPerMinute: number;
-}
-interface Mode {
-  mode: string;
-  packages: number;
-  finished: number;
-  completed: number;
-  plateau: Window | null;
-  wholeRun: Window;
-  statusPerIngestPerMinute: number;
-  measuredOver: "plateau" | "whole run";
-  expectedPerIngestPerMinute: number;
-  keptUp: boolean;
-  atConfiguredInterval: number | null;
-  statusRequests: number;
-  statusPerPackage: number;
-  upstreamRequests: Record<string, number>;
-  upstreamPerPackage: number;
-  upstreamMinimum: number;
-  rateLimited: number;
-}
+/** The JSON line: the run's result as `runLongEncode` returns it, where a NaN figure reads back as null. */
 interface Report {
-  longEncode: {
-    speed: number;
-    encodeMinutes: number;
-    workerTimersMs: Record<string, number>;
-    perIngest: Mode & { extrapolated: { inFlight: number; requestsPerSecond: number } };
-    sweeps: Mode;
-    sweepsVsPerIngest: number;
-    goal: { value: number; atConfiguredInterval: number; target: string; met: boolean | null };
-  };
+  longEncode: LongEncodeResult;
 }
 
 /**

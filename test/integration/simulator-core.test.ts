@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { PING_ROUTE } from "../../src/simulator/ais/probe-routes.js";
 import { runSimulateCommand } from "../../src/simulator/cli.js";
 import { startSimulator, type RunningSimulator, type SimModuleFactory } from "../../src/simulator/index.js";
 import { waitFor } from "../support/wait-for-value.js";
@@ -13,13 +14,7 @@ let effects = 0;
 const stubFactory: SimModuleFactory = () => ({
   name: "ais",
   routes: [
-    {
-      method: "GET",
-      pattern: "/ping",
-      operation: "ping",
-      public: true,
-      handler: () => ({ status: 200, body: "pong" }),
-    },
+    PING_ROUTE,
     {
       method: "POST",
       pattern: "/things/:thingId",

@@ -72,24 +72,18 @@ export const QUICK_UPSTREAMS = {
 };
 
 export async function startReliabilityStack(run: string, count: number): Promise<ReliabilityStack> {
-  const { simPost, startSimulatorProcess, startWorkerProcess } = await benchStack();
+  const { createPushFeed, simPost, startSimulatorProcess, startWorkerProcess } = await benchStack();
   const cleanups: Array<() => Promise<void>> = [];
   try {
     const sim = await startSimulatorProcess();
     cleanups.push(() => sim.child.stop());
-    const feed = (await simPost(
-      sim.info.ais,
-      "/company/1/mediaFeeds",
-      { name: "reliability", type: "PUSH" },
-      sim.info.token,
-    )) as { id: number | string };
+    const mediaFeedId = await createPushFeed(sim.info, "reliability");
     const s3Server = await startEmbeddedS3({ buckets: [BENCH_BUCKET] });
     cleanups.push(() => s3Server.stop());
     const s3 = createS3Adapter({ region: "us-east-1", endpoint: s3Server.endpoint });
     cleanups.push(async () => s3.close());
     await putSharedMedia(s3);
     const packages = await putSidecars(s3, run, count);
-    const mediaFeedId = String(feed.id);
     const routes = [
       { name: "news", bucket: BENCH_BUCKET, prefix: "news/", target: "vimond", vimond: { mediaFeedId } },
     ];

@@ -11,6 +11,7 @@ import { mapLimit } from "../../queues/map-limit.js";
 import type { ImageFetchPayload, JobPollPayload, StatusTrackPayload } from "../../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../../queues/step.js";
 import { STEP } from "../../queues/steps.js";
+import { failAtStep } from "../../records/fail-at-step.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
@@ -430,13 +431,7 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     if (waitingForTasks.length > 0 && overdue) {
       for (const record of waitingForTasks) {
         const reason = `import job ${job.id} is ${job.rawState ?? job.state}, but none of its tasks could be placed to entry ${record.package?.entryId} (${record.package?.updated}): ${stillUnplaced} task(s) name no entry of this job; check the task fields against docs/upstreams.md`;
-        await records.step(record.id, STEP_NAME, {
-          status: "failed",
-          startedAt,
-          endedAt: deps.now(),
-          detail: reason,
-        });
-        await records.fail(record.id, reason);
+        await failAtStep(records, record.id, STEP_NAME, { startedAt, endedAt: deps.now() }, reason);
       }
       if (unsettled.length === 0) return { outcome: "done", detail: JSON.stringify(counts) };
     }

@@ -7,6 +7,7 @@ import { jobId } from "../../queues/job-options.js";
 import type { RemediatePayload } from "../../queues/payloads.js";
 import { defineProcessor, type StepContext, type StepResult } from "../../queues/step.js";
 import { STEP } from "../../queues/steps.js";
+import { failAtStep } from "../../records/fail-at-step.js";
 import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay } from "../every-target/poll-delay.js";
@@ -199,13 +200,7 @@ export function createRemediateProcessor(deps: ChainDeps) {
     await cancelVideo(payload, record);
     const error = `${payload.errorCode ?? "UNKNOWN_ERROR"} ${payload.errorMessage ?? ""}`.trim();
     const reason = `${payload.taskType} task failed permanently${why ? ` (${why})` : ""}: ${error}`;
-    await records.step(payload.ingestId, STEP_NAME, {
-      status: "failed",
-      startedAt,
-      endedAt: deps.now(),
-      detail: reason,
-    });
-    await records.fail(payload.ingestId, reason);
+    await failAtStep(records, payload.ingestId, STEP_NAME, { startedAt, endedAt: deps.now() }, reason);
     return { outcome: "done", detail: reason };
   }
 

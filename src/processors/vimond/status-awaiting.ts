@@ -94,7 +94,7 @@ export class AwaitedIngests {
   }
 
   async entry(ingestId: string): Promise<AwaitedEntry | undefined> {
-    return parseEntry(await this.redis.hget(this.keys.entries, ingestId));
+    return parseStored(awaitedEntrySchema, await this.redis.hget(this.keys.entries, ingestId));
   }
 
   /** Every awaited ingest; an entry that does not parse is dropped (it can only be a stale format). */
@@ -102,7 +102,7 @@ export class AwaitedIngests {
     const raw = await this.redis.hgetall(this.keys.entries);
     const entries = new Map<string, AwaitedEntry>();
     for (const [id, json] of Object.entries(raw)) {
-      const entry = parseEntry(json);
+      const entry = parseStored(awaitedEntrySchema, json);
       if (entry) {
         entries.set(id, entry);
         this.stored.set(entry, json);
@@ -123,14 +123,7 @@ export class AwaitedIngests {
 
   /** The last finished sweep, if any. */
   async lastSwept(): Promise<SweepMark | undefined> {
-    const raw = await this.redis.get(this.keys.swept);
-    if (!raw) return undefined;
-    try {
-      const parsed = sweepMarkSchema.safeParse(JSON.parse(raw));
-      return parsed.success ? parsed.data : undefined;
-    } catch {
-      return undefined;
-    }
+    return parseStored(sweepMarkSchema, await this.redis.get(this.keys.swept));
   }
 
   async count(): Promise<number> {
@@ -167,23 +160,20 @@ export class AwaitedIngests {
       .hget(this.keys.seen, ingestId)
       .hdel(this.keys.seen, ingestId)
       .exec()) as [[unknown, string | null], unknown];
-    if (raw === null) return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      return undefined;
-    }
-    const seen = seenSchema.safeParse(json);
-    if (!seen.success || seen.data.run !== run) return undefined;
-    return seen.data.items.map(videoIngestFromRaw).filter((ingest) => ingest !== undefined);
+    const seen = parseStored(seenSchema, raw);
+    if (!seen || seen.run !== run) return undefined;
+    return seen.items.map(videoIngestFromRaw).filter((ingest) => ingest !== undefined);
   }
 }
 
-function parseEntry(json: string | null | undefined): AwaitedEntry | undefined {
+/**
+ * A stored JSON value read back with its schema: undefined when it is missing, not JSON or not of
+ * the schema, which every caller treats as nothing stored.
+ */
+function parseStored<T>(schema: z.ZodType<T>, json: string | null | undefined): T | undefined {
   if (!json) return undefined;
   try {
-    const parsed = awaitedEntrySchema.safeParse(JSON.parse(json));
+    const parsed = schema.safeParse(JSON.parse(json));
     return parsed.success ? parsed.data : undefined;
   } catch {
     return undefined;

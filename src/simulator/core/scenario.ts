@@ -76,29 +76,31 @@ export function emptyScenario(): Scenario {
  */
 export function mergeScenario(current: Scenario, patch: ScenarioPatch): Scenario {
   const next: Scenario = structuredClone(current);
-  for (const [upstream, ops] of Object.entries(patch.faults ?? {})) {
-    if (ops === null) {
-      delete next.faults[upstream];
+  patchByName(next.faults, patch.faults);
+  patchByName(next.modules, patch.modules);
+  if (patch.auth === null) delete next.auth;
+  else if (patch.auth) next.auth = { ...next.auth, ...patch.auth };
+  return next;
+}
+
+/**
+ * Applies one level of a patch in place: per name (an upstream's faults, a module's settings) a
+ * null removes the name, otherwise each entry is replaced by a copy of the posted one, or removed
+ * when it is null; the name's other entries stay.
+ */
+function patchByName<T>(
+  into: Record<string, Record<string, T>>,
+  patch: Record<string, Record<string, T | null> | null> | undefined,
+): void {
+  for (const [name, entries] of Object.entries(patch ?? {})) {
+    if (entries === null) {
+      delete into[name];
       continue;
     }
-    const target = (next.faults[upstream] ??= {});
-    for (const [op, settings] of Object.entries(ops)) {
-      if (settings === null) delete target[op];
-      else target[op] = structuredClone(settings);
-    }
-  }
-  for (const [name, settings] of Object.entries(patch.modules ?? {})) {
-    if (settings === null) {
-      delete next.modules[name];
-      continue;
-    }
-    const target = (next.modules[name] ??= {});
-    for (const [key, value] of Object.entries(settings)) {
+    const target = (into[name] ??= {});
+    for (const [key, value] of Object.entries(entries)) {
       if (value === null) delete target[key];
       else target[key] = structuredClone(value);
     }
   }
-  if (patch.auth === null) delete next.auth;
-  else if (patch.auth) next.auth = { ...next.auth, ...patch.auth };
-  return next;
 }
