@@ -47,8 +47,9 @@ are counted finished from the CloudEvent each posts when it ends (the worker's N
 reference's notify step) to a receiver in the benchmark process. The simulator is reset before
 each run. Reports packages/s, latency percentiles, upstream requests per package against the
 minimum (5 per package, and 3 per push for the fewest pushes that carry the events with none
-waiting longer than the run's longest event→push: full 50-entry pushes for a burst), Redis commands per package, CPU per package per process, peak worker RSS and
-the issue's goals. Writes bench/results/<date>.json.
+waiting longer than the run's longest event→push: full 50-entry pushes for a burst), Redis
+commands per package, CPU per package per process, peak worker RSS and the issue's goals.
+Writes bench/results/<date>.json.
 
 Packages/s is N over the time from the first event to the last finished package. It is capacity
 only when the run falls behind the offered rate (or with --rate 0); when it keeps up, it is the

@@ -171,19 +171,6 @@ export function rejoinPackage(pkg: { ingestId: string; traceparent: string | und
   return { run: (work) => context.with(active, work), end: () => span.end() };
 }
 
-/** Runs `work` in the package's rejoined trace (`rejoinPackage`), ending the span after it. */
-export async function inPackageTrace<T>(
-  pkg: { ingestId: string; traceparent: string | undefined },
-  work: () => Promise<T>,
-): Promise<T> {
-  const rejoined = rejoinPackage(pkg);
-  try {
-    return await rejoined.run(work);
-  } finally {
-    rejoined.end();
-  }
-}
-
 /**
  * A step run inline (a branch that job-poll runs itself, src/queues/inline-step.ts) gets the
  * `process <step>` span its job would have had, marked `ingest.inline`, so a trace shows the step

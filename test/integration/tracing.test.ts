@@ -164,6 +164,14 @@ describe("tracing", () => {
           ).toBe(true);
         }
       }
+      // One rejoin per package and job-poll run: settling the ingest and starting its branches
+      // share it.
+      for (const poll of polls) {
+        const rejoins = named(trace, "rejoin package").filter((r) =>
+          r.links.some((link) => link.context.spanId === poll.spanContext().spanId),
+        );
+        expect(rejoins.length, "rejoin spans of one job-poll run").toBeLessThanOrEqual(1);
+      }
       // Upstream requests through undici: CLIENT spans under the steps that made them.
       const clientUnder = (step: string) =>
         trace.filter(

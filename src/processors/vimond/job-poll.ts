@@ -15,7 +15,7 @@ import { failAtStep } from "../../records/fail-at-step.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
-import { inPackageTrace, linkPackages } from "../../telemetry/tracing.js";
+import { linkPackages, rejoinPackage, type PackageTrace } from "../../telemetry/tracing.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
 
@@ -28,8 +28,6 @@ type BranchStart = (
   jobId: string;
   /** The record as job-poll left it, when its update went through (handed to an inline run). */
   record?: IngestRecord;
-  /** The package's trace, which the branch (inline or as a job) rejoins. */
-  traceparent?: string;
 };
 
 export interface JobPollOptions {
@@ -87,10 +85,15 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
    * WORKER_CONCURRENCY at once), as a job otherwise. An inline branch that has to wait or failed
    * becomes the job it would have been (see runStepInline), so from its second run on nothing
    * differs. A crash before every branch started re-runs this job, which starts what is left.
+   * Each branch starts in its package's trace, rejoined when the ingest was settled.
    */
-  async function startBranches(starts: BranchStart[], ctx: StepContext): Promise<void> {
+  async function startBranches(
+    starts: BranchStart[],
+    ctx: StepContext,
+    traces: ReadonlyMap<string, PackageTrace>,
+  ): Promise<void> {
     await mapLimit(starts, env.WORKER_CONCURRENCY, (start) =>
-      inPackageTrace({ ingestId: start.payload.ingestId, traceparent: start.traceparent }, async () => {
+      (traces.get(start.payload.ingestId)?.run ?? ((work) => work()))(async () => {
         const { jobId } = start;
         if (start.step === "status-track") {
           await startBranch(inline.statusTrack, start.payload, start.record, ctx, (data, delay) =>
@@ -337,7 +340,6 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
         payload: { ingestId: id, run, assetId, polls: 0, ...(notBefore !== undefined ? { notBefore } : {}) },
         jobId: ingestJobId("track", id, run),
         ...(written ? { record: written } : {}),
-        ...(record.traceparent ? { traceparent: record.traceparent } : {}),
       });
     }
     if (branches.includes("image-fetch") && open("image-fetch")) {
@@ -346,7 +348,6 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
         payload: { ingestId: id, run, assetId },
         jobId: ingestJobId("img", id, run),
         ...(written ? { record: written } : {}),
-        ...(record.traceparent ? { traceparent: record.traceparent } : {}),
       });
     }
     return "branched";
@@ -417,17 +418,25 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     /** The branches of the ingests settled below, started once all of them are decided. */
     const starts: BranchStart[] = [];
     const counts: Partial<Record<Verdict, number>> = {};
-    for (const record of live) {
-      const mine = placement.byIngest.get(record.id) ?? [];
-      // Its next jobs (remediate; branch jobs below) belong to the package's own trace.
-      const verdict = await inPackageTrace({ ingestId: record.id, traceparent: record.traceparent }, () =>
-        settle(payload, job, record, mine, stillUnplaced, startedAt, starts),
-      );
-      counts[verdict] = (counts[verdict] ?? 0) + 1;
-      if (verdict === "unsettled") unsettled.push(record.id);
-      if (verdict === "unplaced") waitingForTasks.push(record);
+    // Its next jobs (remediate; the branches below) belong to the package's own trace: one rejoin
+    // span per package for both, ended once every branch has started.
+    const traces = new Map<string, PackageTrace>();
+    try {
+      for (const record of live) {
+        const mine = placement.byIngest.get(record.id) ?? [];
+        const rejoined = rejoinPackage({ ingestId: record.id, traceparent: record.traceparent });
+        traces.set(record.id, rejoined);
+        const verdict = await rejoined.run(() =>
+          settle(payload, job, record, mine, stillUnplaced, startedAt, starts),
+        );
+        counts[verdict] = (counts[verdict] ?? 0) + 1;
+        if (verdict === "unsettled") unsettled.push(record.id);
+        if (verdict === "unplaced") waitingForTasks.push(record);
+      }
+      await startBranches(starts, ctx, traces);
+    } finally {
+      for (const rejoined of traces.values()) rejoined.end();
     }
-    await startBranches(starts, ctx);
     if (waitingForTasks.length > 0 && overdue) {
       for (const record of waitingForTasks) {
         const reason = `import job ${job.id} is ${job.rawState ?? job.state}, but none of its tasks could be placed to entry ${record.package?.entryId} (${record.package?.updated}): ${stillUnplaced} task(s) name no entry of this job; check the task fields against docs/upstreams.md`;
