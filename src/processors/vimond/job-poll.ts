@@ -165,10 +165,8 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     chainActions.inc({ action: "job_abort" });
     const seconds = Math.round((deps.now() - startedAt) / 1000);
     const reason = `stuck: import job ${payload.importJobId} not settled after ${seconds} s (state ${job.rawState ?? job.state}); aborted`;
-    for (const id of ids) {
-      await records.step(id, STEP_NAME, { status: "failed", startedAt, endedAt: deps.now(), detail: reason });
-      await records.fail(id, reason);
-    }
+    for (const id of ids)
+      await failAtStep(records, id, STEP_NAME, { startedAt, endedAt: deps.now() }, reason);
     return { outcome: "done", detail: reason };
   }
 
