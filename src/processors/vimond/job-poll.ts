@@ -9,14 +9,14 @@ import { ingestJobId, jobId } from "../../queues/job-options.js";
 import { runStepInline } from "../../queues/inline-step.js";
 import { mapLimit } from "../../queues/map-limit.js";
 import type { ImageFetchPayload, JobPollPayload, StatusTrackPayload } from "../../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext, StepProcessor, StepResult } from "../../queues/step.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
 import { inPackageTrace, linkPackages } from "../../telemetry/tracing.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
+import { defineHandler, type ProcessorOf } from "../step-table.js";
 
 const STEP_NAME = "job-poll";
 
@@ -38,8 +38,8 @@ export interface JobPollOptions {
    * that stub a branch) every branch is a job.
    */
   inlineBranches?: {
-    statusTrack?: StepProcessor<(typeof STEP)["status-track"]["schema"]>;
-    imageFetch?: StepProcessor<(typeof STEP)["image-fetch"]["schema"]>;
+    statusTrack?: ProcessorOf<"status-track">;
+    imageFetch?: ProcessorOf<"image-fetch">;
   };
 }
 
@@ -351,7 +351,7 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     return "branched";
   }
 
-  return defineProcessor(STEP["job-poll"], async (payload, ctx) => {
+  return defineHandler("job-poll", async (payload, ctx) => {
     const { ais } = requireVimond(deps);
     const scope: FeedScope = payload.companyId ? { companyId: payload.companyId } : {};
     const now = deps.now();
