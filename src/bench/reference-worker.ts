@@ -110,7 +110,8 @@ export async function startReference(
   const recordKey = (id: string) => `${config.prefix}:rec:${id}`;
   const pendingKey = `${config.prefix}:feed:${config.mediaFeedId}:pending`;
 
-  // The chain's step options (src/queues/steps.ts), so both pay the same retention bookkeeping.
+  // The chain's step options (its step tables, src/processors/<target>/index.ts), so both pay the
+  // same retention bookkeeping.
   const queue = (name: string, attempts: number, delay: number) =>
     new Queue(name, {
       connection: queueConnection,

@@ -4,7 +4,7 @@ import { parseEnv, type Config } from "../config/load.js";
 import { loadRoutesFile } from "../config/routes.js";
 import { closeRedis, createRedis, redisTargetFromEnv } from "../queues/connection.js";
 import { partitionPrefixes } from "../queues/partitions.js";
-import { STEP } from "../queues/steps.js";
+import { SOURCE_WATCH } from "../queues/source-watch-queue.js";
 import { storedLayout } from "../ops/partition-migration.js";
 import { PartitionSet } from "../ops/partition-set.js";
 import type { PartitionedRecords } from "../records/partitioned-records.js";
@@ -82,10 +82,10 @@ export async function openOpsContext(options: OpsContextOptions = {}): Promise<O
   }
   const partitions = new PartitionSet(
     partitionPrefixes(config.env.QUEUE_PREFIX, config.env.PARTITIONS).map((prefix) => {
-      const sourceWatch = new Queue(STEP["source-watch"].name, {
+      const sourceWatch = new Queue(SOURCE_WATCH.name, {
         connection: redis,
         prefix,
-        defaultJobOptions: STEP["source-watch"].jobOptions,
+        defaultJobOptions: SOURCE_WATCH.jobOptions,
       });
       // Errors reach the caller through the failing command; this keeps them from being unhandled events.
       sourceWatch.on("error", () => {});

@@ -2,7 +2,7 @@ import type { Queue } from "bullmq";
 import { jobId } from "../queues/job-options.js";
 import { partitionOf } from "../queues/partitions.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
-import { STEP } from "../queues/steps.js";
+import { SOURCE_WATCH } from "../queues/source-watch-queue.js";
 import { endSpans, startIntakeSpan } from "../telemetry/tracing.js";
 import { normalizeNotification } from "./normalize.js";
 import { objectVersionKey, type ObjectEvent, type ObjectEventSource } from "./object-event.js";
@@ -96,7 +96,7 @@ export function createEventSink(queues: Queue | readonly Queue[]): EventSink {
           [...byPartition].map(([index, batch]) =>
             partitions[index]!.addBulk(
               batch.map(({ event, metadata }) => ({
-                name: STEP["source-watch"].name,
+                name: SOURCE_WATCH.name,
                 data: { event, polls: 0 } satisfies SourceWatchPayload,
                 opts: {
                   jobId: sourceWatchJobId(event),

@@ -3,7 +3,7 @@ import type { S3Adapter } from "../adapters/s3/s3-adapter.js";
 import { objectVersionKey, type ObjectEvent } from "../intake/object-event.js";
 import { jobId } from "../queues/job-options.js";
 import type { SourceWatchPayload } from "../queues/payloads.js";
-import { STEP } from "../queues/steps.js";
+import { SOURCE_WATCH } from "../queues/source-watch-queue.js";
 import { TERMINAL_STATES, type IngestRecord, type IngestState } from "../records/ingest-record.js";
 import type { PartitionSet } from "./partition-set.js";
 
@@ -112,7 +112,7 @@ export async function retryIngest(
   const retryJobId = jobId("retry", id, retry);
   await records.history(id, "retry", `retry ${retry} requested via ${via}: running again from source-watch`);
   try {
-    await sourceWatch.add(STEP["source-watch"].name, { event, polls: 0 } satisfies SourceWatchPayload, {
+    await sourceWatch.add(SOURCE_WATCH.name, { event, polls: 0 } satisfies SourceWatchPayload, {
       jobId: retryJobId,
     });
   } catch (error) {
@@ -207,12 +207,8 @@ export async function replayObject(
   const record = await partition.records.get(ingestId);
   if (record) return { kind: "exists", ingestId, record };
   const replayJobId = jobId("replay", ingestId, now);
-  await partition.sourceWatch.add(
-    STEP["source-watch"].name,
-    { event, polls: 0 } satisfies SourceWatchPayload,
-    {
-      jobId: replayJobId,
-    },
-  );
+  await partition.sourceWatch.add(SOURCE_WATCH.name, { event, polls: 0 } satisfies SourceWatchPayload, {
+    jobId: replayJobId,
+  });
   return { kind: "queued", ingestId, jobId: replayJobId, event };
 }

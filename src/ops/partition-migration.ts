@@ -3,7 +3,7 @@ import type { Cluster, Redis } from "ioredis";
 import { ObjectEvent } from "../intake/object-event.js";
 import { STEP_NAMES } from "../queues/names.js";
 import { layoutKey, partitionOf, partitionPrefixes } from "../queues/partitions.js";
-import { STEP } from "../queues/steps.js";
+import { SOURCE_WATCH } from "../queues/source-watch-queue.js";
 import { notifyOutboxKey } from "../processors/every-target/notify.js";
 import { entryIdKey, packageIdOf } from "../processors/every-target/package-identity.js";
 import { sequencerKey } from "../processors/every-target/stale-events.js";
@@ -84,7 +84,8 @@ function layoutMismatch(stored: number, count: number): string {
 function openQueues(redis: Redis, prefixes: readonly string[]): Queue[] {
   return prefixes.flatMap((prefix) =>
     STEP_NAMES.map((name) => {
-      const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: STEP[name].jobOptions });
+      // No job options: these are only counted and paused; moved events go through moveWaitingEvents.
+      const queue = new Queue(name, { connection: redis, prefix });
       queue.on("error", () => {});
       return queue;
     }),
@@ -117,8 +118,8 @@ export async function planMigration(
         (counts.prioritized ?? 0) +
         (counts["waiting-children"] ?? 0);
       const waiting = counts.waiting ?? 0;
-      if (queue.name === STEP["source-watch"].name) waitingEvents += waiting;
-      const inFlight = busy + (queue.name === STEP["source-watch"].name ? 0 : waiting);
+      if (queue.name === SOURCE_WATCH.name) waitingEvents += waiting;
+      const inFlight = busy + (queue.name === SOURCE_WATCH.name ? 0 : waiting);
       if (inFlight > 0)
         blockers.push(
           `${queue.opts.prefix}:${queue.name} still holds ${inFlight} job(s) in flight; let the chain drain`,
@@ -287,9 +288,9 @@ async function moveWaitingEvents(
   newPrefixes: readonly string[],
   to: number,
 ): Promise<number> {
-  const name = STEP["source-watch"].name;
+  const { name } = SOURCE_WATCH;
   const open = (prefix: string) => {
-    const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: STEP[name].jobOptions });
+    const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: SOURCE_WATCH.jobOptions });
     queue.on("error", () => {});
     return queue;
   };

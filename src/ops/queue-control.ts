@@ -1,7 +1,6 @@
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { STEP_NAMES, type StepName } from "../queues/names.js";
-import { STEP } from "../queues/steps.js";
 
 /**
  * Pausing and resuming steps (`queues pause|resume [STEP]`, `POST /v1/queues/{step}/pause|resume`)
@@ -37,7 +36,8 @@ export function openStepQueues(
   const queues = prefixes.map((prefix) => {
     const map = new Map<StepName, Queue>();
     for (const name of STEP_NAMES) {
-      const queue = new Queue(name, { connection: redis, prefix, defaultJobOptions: STEP[name].jobOptions });
+      // No job options: these queues are only counted, paused and resumed, never added to.
+      const queue = new Queue(name, { connection: redis, prefix });
       // Failures reach the caller through the failing call; this keeps them from being unhandled events.
       queue.on("error", () => {});
       map.set(name, queue);

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { ObjectEvent } from "../intake/object-event.js";
+import type { StepName } from "./names.js";
 
 /**
  * Job payload schemas, one per step. Payloads carry ids, not documents: the ingest record in Redis
@@ -97,6 +98,29 @@ export const notifyPayload = z.object({
   url: z.string().url(),
   state: z.string(),
 });
+
+/**
+ * Which payload each step's queue carries: the contract between a step and whoever adds its jobs
+ * (intake, ops, another target's step), so it is here, below the processors, where `enqueue` is
+ * typed with it. Each step's registry entry (processors/<target>/index.ts) names its schema too, and
+ * the compiler holds it to this one.
+ */
+export const PAYLOAD_SCHEMAS = {
+  "source-watch": sourceWatchPayload,
+  "atom-push": atomPushPayload,
+  "job-poll": jobPollPayload,
+  remediate: remediatePayload,
+  "status-track": statusTrackPayload,
+  "image-fetch": imageFetchPayload,
+  "aem-import": aemImportPayload,
+  "aem-poll": aemPollPayload,
+  "assets-register": assetsRegisterPayload,
+  "assets-poll": assetsPollPayload,
+  notify: notifyPayload,
+} as const satisfies Record<StepName, z.ZodType>;
+
+/** The payload schema of step `N`. */
+export type PayloadSchema<N extends StepName> = (typeof PAYLOAD_SCHEMAS)[N];
 
 export type SourceWatchPayload = z.infer<typeof sourceWatchPayload>;
 export type AtomPushPayload = z.infer<typeof atomPushPayload>;

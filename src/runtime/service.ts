@@ -28,9 +28,8 @@ import {
   type ChainDepsOptions,
 } from "../processors/every-target/chain-deps.js";
 import type { ChainDeps } from "../processors/every-target/deps.js";
-import { buildProcessors } from "../processors/index.js";
+import { buildProcessors, stepProcessor, STEPS } from "../processors/index.js";
 import { createStatusSweeper } from "../processors/vimond/status-sweeper.js";
-import { STEPS } from "../queues/steps.js";
 import { failIngestsOfJob } from "../records/fail-job-ingests.js";
 import type { EmbeddedS3 } from "./embedded-s3.js";
 import { startRuntime, type Partition, type Runtime, type StopResult } from "./worker-runtime.js";
@@ -143,7 +142,11 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const outboxes: Array<{ inline: InlineNotify; enqueue: ChainDeps["enqueue"] }> = [];
   for (const d of partitionDeps) {
     const inline = d.queues.has("notify")
-      ? { processor: createNotifyProcessor(d), redis: d.redis, outboxKey: notifyOutboxKey(d.prefix) }
+      ? {
+          processor: stepProcessor("notify", createNotifyProcessor(d)),
+          redis: d.redis,
+          outboxKey: notifyOutboxKey(d.prefix),
+        }
       : undefined;
     registerNotifications(d.records, d.enqueue.bind(d), env.NOTIFY_URLS, inline);
     if (inline && env.NOTIFY_URLS.length > 0) outboxes.push({ inline, enqueue: d.enqueue.bind(d) });

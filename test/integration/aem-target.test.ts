@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
 import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import {
@@ -50,7 +51,10 @@ beforeAll(async () => {
       },
     ],
     steps: ["aem-import", "aem-poll"],
-    processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
+    processors: (d) => [
+      stepProcessor("aem-import", createAemImportProcessor(d)),
+      stepProcessor("aem-poll", createAemPollProcessor(d)),
+    ],
   });
 });
 afterAll(async () => {

@@ -6,6 +6,7 @@ import {
   isTransientAssetError,
 } from "../../src/processors/asset-management/assets-poll.js";
 import { createAssetsRegisterProcessor } from "../../src/processors/asset-management/assets-register.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import {
@@ -35,7 +36,10 @@ beforeAll(async () => {
       },
     ],
     steps: ["assets-register", "assets-poll"],
-    processors: (d) => [createAssetsRegisterProcessor(d), createAssetsPollProcessor(d)],
+    processors: (d) => [
+      stepProcessor("assets-register", createAssetsRegisterProcessor(d)),
+      stepProcessor("assets-poll", createAssetsPollProcessor(d)),
+    ],
     env: { TASK_RETRY_MAX: "1" },
   });
 });

@@ -6,7 +6,7 @@ import { createJobPollProcessor } from "../../src/processors/vimond/job-poll.js"
 import { createRemediateProcessor } from "../../src/processors/vimond/remediate.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { defineProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { IngestPackage } from "../../src/records/ingest-record.js";
 import {
   HARNESS_BUCKET,
@@ -69,9 +69,9 @@ function startPushHarness(label: string, env: Record<string, string> = {}) {
     steps: ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"],
     env,
     processors: (d) => [
-      createAtomPushProcessor(d),
-      createJobPollProcessor(d),
-      createRemediateProcessor(d),
+      stepProcessor("atom-push", createAtomPushProcessor(d)),
+      stepProcessor("job-poll", createJobPollProcessor(d)),
+      stepProcessor("remediate", createRemediateProcessor(d)),
       ...branchStubs(d),
     ],
   });

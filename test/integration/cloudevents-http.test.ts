@@ -9,6 +9,7 @@ import { aemEventHints } from "../../src/metrics/aem-event-metrics.js";
 import { damPath, readAemFiles } from "../../src/processors/aem/aem-files.js";
 import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
 import { aemPollJobId, createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import {
   createRecord,
@@ -48,7 +49,10 @@ beforeAll(async () => {
       },
     ],
     steps: ["aem-import", "aem-poll"],
-    processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
+    processors: (d) => [
+      stepProcessor("aem-import", createAemImportProcessor(d)),
+      stepProcessor("aem-poll", createAemPollProcessor(d)),
+    ],
     // Polling would settle the ingests long after the test: only events can complete them.
     env: { POLL_INITIAL_DELAY_MS: "600000", POLL_MAX_DELAY_MS: "600000" },
   });

@@ -12,7 +12,7 @@ import { feedPendingKey } from "../../src/processors/every-target/hand-off.js";
 import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { sequencerKey } from "../../src/processors/every-target/stale-events.js";
 import { defineProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -44,7 +44,7 @@ beforeAll(async () => {
     routes: ROUTES,
     steps: ["source-watch", "atom-push"],
     processors: (d) => [
-      createSourceWatchProcessor(d),
+      stepProcessor("source-watch", createSourceWatchProcessor(d)),
       defineProcessor(STEP["atom-push"], async () => ({ outcome: "done" as const })),
     ],
   });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import { createRemediateProcessor } from "../../src/processors/vimond/remediate.js";
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import type { StepName } from "../../src/queues/names.js";
 import { packageSchema, runOf } from "../../src/records/ingest-record.js";
 import {
@@ -28,9 +29,9 @@ beforeAll(async () => {
     routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "remediate"],
     processors: (d) => [
-      createStatusTrackProcessor(d),
-      createImageFetchProcessor(d),
-      createRemediateProcessor(d),
+      stepProcessor("status-track", createStatusTrackProcessor(d)),
+      stepProcessor("image-fetch", createImageFetchProcessor(d)),
+      stepProcessor("remediate", createRemediateProcessor(d)),
     ],
   });
 });

@@ -5,7 +5,7 @@ import { objectVersionKey } from "../../src/intake/object-event.js";
 import { configureLogger } from "../../src/log/logger.js";
 import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { defineProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import { failIngestsOfJob } from "../../src/records/fail-job-ingests.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -41,7 +41,7 @@ beforeAll(async () => {
     ],
     steps: ["source-watch", "atom-push"],
     processors: (d) => [
-      createSourceWatchProcessor(d),
+      stepProcessor("source-watch", createSourceWatchProcessor(d)),
       defineProcessor(STEP["atom-push"], async () => ({ outcome: "done" as const })),
     ],
   });

@@ -7,6 +7,7 @@ import type { VimondAdapters } from "../../src/adapters/index.js";
 import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import { createNotifyProcessor } from "../../src/processors/every-target/notify.js";
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
 import { FAST_RETRY } from "../support/adapter-harness.js";
@@ -55,9 +56,9 @@ beforeAll(async () => {
     // The binding on, against the simulator's asset endpoint, as the demo and bench run it.
     simEnv: (sim) => ({ ASSET_BIND_BASE_URL: sim.urls.images }),
     processors: (d) => [
-      createStatusTrackProcessor(d),
-      createImageFetchProcessor(d),
-      createNotifyProcessor(d),
+      stepProcessor("status-track", createStatusTrackProcessor(d)),
+      stepProcessor("image-fetch", createImageFetchProcessor(d)),
+      stepProcessor("notify", createNotifyProcessor(d)),
     ],
   });
   vimond = h.deps.vimond!;

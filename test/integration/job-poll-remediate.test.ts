@@ -10,7 +10,7 @@ import { createRemediateProcessor, isTransientTaskError } from "../../src/proces
 import { requireVimond } from "../../src/processors/vimond/vimond-adapters.js";
 import { ingestJobId, jobId } from "../../src/queues/job-options.js";
 import { defineProcessor, type StepContext, type StepResult } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { IngestPackage, IngestRecord } from "../../src/records/ingest-record.js";
 import {
   HARNESS_BUCKET,
@@ -37,9 +37,9 @@ function processors(deps: ChainDeps) {
       return { outcome: "done" as const };
     });
   return [
-    createAtomPushProcessor(deps),
-    createJobPollProcessor(deps),
-    createRemediateProcessor(deps),
+    stepProcessor("atom-push", createAtomPushProcessor(deps)),
+    stepProcessor("job-poll", createJobPollProcessor(deps)),
+    stepProcessor("remediate", createRemediateProcessor(deps)),
     stub("status-track"),
     stub("image-fetch"),
   ];
@@ -494,9 +494,12 @@ describe("job-poll with inline branches", () => {
           branchRun(d, "image-fetch", p, ctx),
         );
         return [
-          createAtomPushProcessor(d),
-          createJobPollProcessor(d, { inlineBranches: { statusTrack, imageFetch } }),
-          createRemediateProcessor(d),
+          stepProcessor("atom-push", createAtomPushProcessor(d)),
+          stepProcessor(
+            "job-poll",
+            createJobPollProcessor(d, { inlineBranches: { statusTrack, imageFetch } }),
+          ),
+          stepProcessor("remediate", createRemediateProcessor(d)),
           statusTrack,
           imageFetch,
         ];

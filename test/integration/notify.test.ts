@@ -14,7 +14,7 @@ import { createStatusTrackProcessor } from "../../src/processors/vimond/status-t
 import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { TerminalListener } from "../../src/records/record-store.js";
 import {
   createRecord,
@@ -71,9 +71,9 @@ beforeAll(async () => {
     routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
-      createStatusTrackProcessor(d),
-      createImageFetchProcessor(d),
-      createNotifyProcessor(d),
+      stepProcessor("status-track", createStatusTrackProcessor(d)),
+      stepProcessor("image-fetch", createImageFetchProcessor(d)),
+      stepProcessor("notify", createNotifyProcessor(d)),
     ],
     env: { NOTIFY_SECRET: SECRET },
   });
@@ -233,7 +233,10 @@ describe("notify", () => {
 
   it("sends no signature header without NOTIFY_SECRET", async () => {
     const id = await newRecord();
-    const unsigned = createNotifyProcessor({ ...h.deps, env: { ...h.deps.env, NOTIFY_SECRET: undefined } });
+    const unsigned = stepProcessor(
+      "notify",
+      createNotifyProcessor({ ...h.deps, env: { ...h.deps.env, NOTIFY_SECRET: undefined } }),
+    );
     const result = await unsigned.process(
       { ingestId: id, url: hookUrl, state: "completed" },
       {} as StepContext,
@@ -252,7 +255,10 @@ describe("notify inline, with the outbox and the job as the fallback", () => {
   async function inlineTerminal(
     state: "completed" | "failed",
     failFirst = 0,
-    processor: StepProcessor<(typeof STEP)["notify"]["schema"]> = createNotifyProcessor(h.deps),
+    processor: StepProcessor<(typeof STEP)["notify"]["schema"]> = stepProcessor(
+      "notify",
+      createNotifyProcessor(h.deps),
+    ),
   ): Promise<string> {
     let listener: TerminalListener | undefined;
     registerNotifications(

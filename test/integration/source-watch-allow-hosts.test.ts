@@ -5,7 +5,7 @@ import { objectVersionKey } from "../../src/intake/object-event.js";
 import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { defineProcessor, type StepProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -78,7 +78,10 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
       label: "source-watch-allow-hosts",
       routes: ROUTES,
       steps: ["source-watch", "atom-push", "aem-import", "assets-register"],
-      processors: (d: ChainDeps) => [createSourceWatchProcessor(d), ...stubs(seen)],
+      processors: (d: ChainDeps) => [
+        stepProcessor("source-watch", createSourceWatchProcessor(d)),
+        ...stubs(seen),
+      ],
     });
     bridge = bridgeEmbeddedS3(h.s3, createEventSink(h.queue("source-watch")));
   });

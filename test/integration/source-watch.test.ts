@@ -10,7 +10,7 @@ import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { aemPendingKey, feedPendingKey } from "../../src/processors/every-target/hand-off.js";
 import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { defineProcessor, type StepProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
@@ -84,7 +84,10 @@ async function startStack(label: string, env: Record<string, string> = {}): Prom
     label,
     routes: ROUTES,
     steps: ["source-watch", "atom-push", "aem-import", "assets-register"],
-    processors: (d: ChainDeps) => [createSourceWatchProcessor(d), ...stubs(seen)],
+    processors: (d: ChainDeps) => [
+      stepProcessor("source-watch", createSourceWatchProcessor(d)),
+      ...stubs(seen),
+    ],
     env,
   });
   const bridge = bridgeEmbeddedS3(h.s3, createEventSink(h.queue("source-watch")));

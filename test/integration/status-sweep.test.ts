@@ -4,6 +4,7 @@ import { buildAtomFeed } from "../../src/adapters/ais/atom-feed.js";
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { AwaitedIngests } from "../../src/processors/vimond/status-awaiting.js";
 import { createStatusSweeper, type SweepSummary } from "../../src/processors/vimond/status-sweeper.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { ingestJobId } from "../../src/queues/job-options.js";
 import { redisLease } from "../../src/queues/redis-lease.js";
 import { parseEnv } from "../../src/config/load.js";
@@ -36,7 +37,7 @@ function harness(label: string, env: Record<string, string>): Promise<ChainHarne
     label,
     routes: ROUTES,
     steps: ["status-track"],
-    processors: (d) => [createStatusTrackProcessor(d)],
+    processors: (d) => [stepProcessor("status-track", createStatusTrackProcessor(d))],
     env,
   });
 }

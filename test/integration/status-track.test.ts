@@ -6,6 +6,7 @@ import type { VimondAdapters } from "../../src/adapters/index.js";
 import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import { createNotifyProcessor } from "../../src/processors/every-target/notify.js";
 import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { StatusTrackPayload } from "../../src/queues/payloads.js";
 import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
@@ -26,9 +27,9 @@ beforeAll(async () => {
     routes: [VIMOND_MAIN_ROUTE],
     steps: ["status-track", "image-fetch", "notify"],
     processors: (d) => [
-      createStatusTrackProcessor(d),
-      createImageFetchProcessor(d),
-      createNotifyProcessor(d),
+      stepProcessor("status-track", createStatusTrackProcessor(d)),
+      stepProcessor("image-fetch", createImageFetchProcessor(d)),
+      stepProcessor("notify", createNotifyProcessor(d)),
     ],
   });
   vimond = h.deps.vimond!;

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VimondAdapters } from "../../src/adapters/index.js";
 import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
+import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { packageSchema, TERMINAL_STATES } from "../../src/records/ingest-record.js";
 import {
@@ -36,7 +37,7 @@ beforeAll(async () => {
     label: "image-crash",
     routes: [VIMOND_MAIN_ROUTE],
     steps: ["image-fetch"],
-    processors: (d) => [createImageFetchProcessor(d)],
+    processors: (d) => [stepProcessor("image-fetch", createImageFetchProcessor(d))],
   });
   vimond = h.deps.vimond!;
 });

@@ -5,7 +5,7 @@ import { parseRoutes } from "../../src/config/routes.js";
 import type { Config } from "../../src/config/load.js";
 import type { StepName } from "../../src/queues/names.js";
 import type { StepProcessor } from "../../src/queues/step.js";
-import { STEP } from "../../src/queues/steps.js";
+import { STEP } from "../../src/processors/index.js";
 import { createChainDeps } from "../../src/processors/every-target/chain-deps.js";
 import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import type { NewIngest } from "../../src/records/record-store.js";

@@ -6,10 +6,8 @@ import {
 } from "../../adapters/aem/aem-adapter.js";
 import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 import { jobId } from "../../queues/job-options.js";
-import type { StepContext, StepProcessor, StepResult } from "../../queues/step.js";
+import type { StepContext, StepResult } from "../../queues/step.js";
 import type { IngestPackage } from "../../records/ingest-record.js";
-import { defineProcessor } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
 import { AemBatch, aemBatchKeys } from "./aem-batch.js";
 import {
   aemIndexTtlSeconds,
@@ -22,6 +20,7 @@ import {
 import { linkPackages } from "../../telemetry/tracing.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay } from "../every-target/poll-delay.js";
+import { defineHandler, type StepHandler } from "../step-table.js";
 
 /** BullMQ states in which a job will still run (and so still finish its batch). */
 const LIVE_STATES = new Set(["active", "waiting", "delayed", "prioritized", "waiting-children"]);
@@ -88,10 +87,8 @@ function metadataKey(metadata: AemAssetMetadata): string {
  * and a follow-up job takes them), imports, then marks each ingest `importing` with the AEM job id
  * and hands the job to `aem-poll`.
  */
-export function createAemImportProcessor(
-  deps: ChainDeps,
-): StepProcessor<(typeof STEP)["aem-import"]["schema"]> {
-  return defineProcessor(STEP["aem-import"], async ({ folder }, ctx) => {
+export function createAemImportProcessor(deps: ChainDeps): StepHandler<"aem-import"> {
+  return defineHandler("aem-import", async ({ folder }, ctx) => {
     const aem = deps.aem;
     if (!aem)
       throw new UnrecoverableError("aem-import needs the AEM adapter: set AEM_BASE_URL and AEM credentials");

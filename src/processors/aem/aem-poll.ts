@@ -2,13 +2,12 @@ import { Job, UnrecoverableError, type Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { AemImportResultItem, AemJobStatus } from "../../adapters/aem/aem-adapter.js";
 import { isUpstreamError } from "../../adapters/http/upstream-error.js";
-import type { StepContext, StepProcessor } from "../../queues/step.js";
+import type { StepContext } from "../../queues/step.js";
 import { jobId } from "../../queues/job-options.js";
-import { defineProcessor } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
 import { readAemFiles, setAemFileStates } from "./aem-files.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay } from "../every-target/poll-delay.js";
+import { defineHandler, type StepHandler } from "../step-table.js";
 
 /**
  * `aem-poll`: follows an AEM import job until it settles, then maps the result's per-file items
@@ -19,8 +18,8 @@ import { pollDelay } from "../every-target/poll-delay.js";
  * sooner than the server's `Retry-After`. The CloudEvents webhook may complete ingests first; they
  * are terminal by then and this step leaves them alone.
  */
-export function createAemPollProcessor(deps: ChainDeps): StepProcessor<(typeof STEP)["aem-poll"]["schema"]> {
-  return defineProcessor(STEP["aem-poll"], async (payload, ctx) => {
+export function createAemPollProcessor(deps: ChainDeps): StepHandler<"aem-poll"> {
+  return defineHandler("aem-poll", async (payload, ctx) => {
     const aem = deps.aem;
     if (!aem)
       throw new UnrecoverableError("aem-poll needs the AEM adapter: set AEM_BASE_URL and AEM credentials");

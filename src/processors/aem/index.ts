@@ -8,11 +8,22 @@
  * until every file is imported or failed. AEM's CloudEvents (http/cloudevents-routes.ts) mark files
  * and hurry the poll.
  */
-import type { StepFactories } from "../step-factory.js";
+import { retrying } from "../../queues/job-options.js";
+import { aemImportPayload, aemPollPayload } from "../../queues/payloads.js";
+import type { StepTable } from "../step-table.js";
 import { createAemImportProcessor } from "./aem-import.js";
 import { createAemPollProcessor } from "./aem-poll.js";
 
 export const AEM_STEPS = {
-  "aem-import": (deps) => createAemImportProcessor(deps),
-  "aem-poll": (deps) => createAemPollProcessor(deps),
-} satisfies StepFactories<"aem-import" | "aem-poll">;
+  "aem-import": {
+    schema: aemImportPayload,
+    jobOptions: retrying(10, 1000),
+    concurrency: 4,
+    create: (deps) => createAemImportProcessor(deps),
+  },
+  "aem-poll": {
+    schema: aemPollPayload,
+    jobOptions: retrying(10, 2000),
+    create: (deps) => createAemPollProcessor(deps),
+  },
+} satisfies StepTable<"aem-import" | "aem-poll">;

@@ -2,13 +2,12 @@ import { UnrecoverableError } from "bullmq";
 import type { AssetJob, AssetsAdapter, AssetView } from "../../adapters/assets/assets-adapter.js";
 import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 import { chainActions } from "../../metrics/ingest-metrics.js";
-import type { StepProcessor, StepResult } from "../../queues/step.js";
-import { defineProcessor } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepResult } from "../../queues/step.js";
 import type { AssetsPollPayload } from "../../queues/payloads.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay } from "../every-target/poll-delay.js";
 import { fromEarlierRun, TERMINAL_STATES } from "../../records/ingest-record.js";
+import { defineHandler, type StepHandler } from "../step-table.js";
 
 /** The job-history entry a reprocess was started for; an Error still showing it is not a new one. */
 const REPROCESSED_FIELD = "am:reprocessedAfter";
@@ -33,10 +32,8 @@ export function isTransientAssetError(reason: string): boolean {
  * reads the job history for the reason; a transient one gets a `Reprocess` (at most
  * `TASK_RETRY_MAX`, counted as the `reprocess` attempt), anything else fails the ingest with it.
  */
-export function createAssetsPollProcessor(
-  deps: ChainDeps,
-): StepProcessor<(typeof STEP)["assets-poll"]["schema"]> {
-  return defineProcessor(STEP["assets-poll"], async (payload, ctx) => {
+export function createAssetsPollProcessor(deps: ChainDeps): StepHandler<"assets-poll"> {
+  return defineHandler("assets-poll", async (payload, ctx) => {
     const assets = deps.assets;
     if (!assets) {
       throw new UnrecoverableError(

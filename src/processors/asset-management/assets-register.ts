@@ -4,10 +4,9 @@ import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 import { chainActions } from "../../metrics/ingest-metrics.js";
 import { ingestJobId } from "../../queues/job-options.js";
 import { runOf } from "../../records/ingest-record.js";
-import type { StepContext, StepProcessor } from "../../queues/step.js";
-import { defineProcessor } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext } from "../../queues/step.js";
 import type { ChainDeps } from "../every-target/deps.js";
+import { defineHandler, type StepHandler } from "../step-table.js";
 
 /** Set on the record just before a register request; its presence means an outcome may be unknown. */
 const SENT_FIELD = "am:registerSentAt";
@@ -26,10 +25,8 @@ const CLOCK_SKEW_MS = 5 * 60_000;
  * crash after sending it, seen as `am:registerSentAt` on the record) is reconciled with a lookup by
  * location before anything is registered again, so a retry never creates a second asset.
  */
-export function createAssetsRegisterProcessor(
-  deps: ChainDeps,
-): StepProcessor<(typeof STEP)["assets-register"]["schema"]> {
-  return defineProcessor(STEP["assets-register"], async ({ ingestId }, ctx) => {
+export function createAssetsRegisterProcessor(deps: ChainDeps): StepHandler<"assets-register"> {
+  return defineHandler("assets-register", async ({ ingestId }, ctx) => {
     const assets = deps.assets;
     if (!assets) {
       throw new UnrecoverableError(

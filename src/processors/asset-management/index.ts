@@ -7,11 +7,21 @@
  * assets-poll follows the asset until it is Available or in Error (a transient error is
  * reprocessed a bounded number of times).
  */
-import type { StepFactories } from "../step-factory.js";
+import { retrying } from "../../queues/job-options.js";
+import { assetsPollPayload, assetsRegisterPayload } from "../../queues/payloads.js";
+import type { StepTable } from "../step-table.js";
 import { createAssetsPollProcessor } from "./assets-poll.js";
 import { createAssetsRegisterProcessor } from "./assets-register.js";
 
 export const ASSET_MANAGEMENT_STEPS = {
-  "assets-register": (deps) => createAssetsRegisterProcessor(deps),
-  "assets-poll": (deps) => createAssetsPollProcessor(deps),
-} satisfies StepFactories<"assets-register" | "assets-poll">;
+  "assets-register": {
+    schema: assetsRegisterPayload,
+    jobOptions: retrying(8, 2000),
+    create: (deps) => createAssetsRegisterProcessor(deps),
+  },
+  "assets-poll": {
+    schema: assetsPollPayload,
+    jobOptions: retrying(10, 2000),
+    create: (deps) => createAssetsPollProcessor(deps),
+  },
+} satisfies StepTable<"assets-register" | "assets-poll">;

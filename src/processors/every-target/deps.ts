@@ -8,10 +8,11 @@ import type { Env } from "../../config/env.js";
 import type { RoutesFile } from "../../config/routes.js";
 import type { StepName } from "../../queues/names.js";
 import type { RecordStore } from "../../records/record-store.js";
+import type { PayloadSchema } from "../../queues/payloads.js";
 import type { z } from "zod";
-import type { STEP } from "../../queues/steps.js";
 
-export type PayloadOf<N extends StepName> = z.input<(typeof STEP)[N]["schema"]>;
+/** What a job added to step `N` carries (before its schema's defaults are applied). */
+export type PayloadOf<N extends StepName> = z.input<PayloadSchema<N>>;
 
 /** Options for a job a processor adds to the next step. */
 export interface EnqueueOptions {

@@ -12,10 +12,9 @@ import type { Redis } from "ioredis";
 import { runStepInline } from "../../queues/inline-step.js";
 import type { NotifyPayload } from "../../queues/payloads.js";
 import { runOf, type IngestRecord } from "../../records/ingest-record.js";
-import { defineProcessor, type StepProcessor } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
 import type { RecordStore } from "../../records/record-store.js";
 import type { ChainDeps } from "./deps.js";
+import { defineHandler, type ProcessorOf } from "../step-table.js";
 
 /** Upper bound on one delivery (connect, send, answer); a slow receiver is retried, not waited for. */
 export const NOTIFY_TIMEOUT_MS = 10_000;
@@ -57,7 +56,7 @@ function urlDigest(url: string): string {
 export function createNotifyProcessor(deps: ChainDeps) {
   const secret = deps.env.NOTIFY_SECRET;
 
-  return defineProcessor(STEP.notify, async ({ ingestId, url, state }, ctx) => {
+  return defineHandler("notify", async ({ ingestId, url, state }, ctx) => {
     // Delivered inline (registerNotifications), the record is the one that just became terminal.
     const record = ctx.record ?? (await deps.records.get(ingestId));
     if (!record) return { outcome: "skipped", reason: "ingest record is gone" };
@@ -103,7 +102,7 @@ export function notifyOutboxKey(prefix: string): string {
 
 /** What delivering inline needs: the step's processor, and Redis for the outbox. */
 export interface InlineNotify {
-  processor: StepProcessor<(typeof STEP)["notify"]["schema"]>;
+  processor: ProcessorOf<"notify">;
   redis: Pick<Redis, "zadd" | "zrem" | "zrangebyscore">;
   /** See {@link notifyOutboxKey}. */
   outboxKey: string;

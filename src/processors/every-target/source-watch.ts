@@ -2,8 +2,7 @@ import type { Route } from "../../config/routes.js";
 import { objectVersionKey, type ObjectEvent } from "../../intake/object-event.js";
 import { eventsDropped, eventsUnrouted } from "../../metrics/ingest-metrics.js";
 import type { SourceWatchPayload } from "../../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext, StepResult } from "../../queues/step.js";
 import { runOf, TERMINAL_STATES, type IngestPackage, type StepTiming } from "../../records/ingest-record.js";
 import { matchRoute } from "../../routing/match-route.js";
 import { assembleManifest, assembleMedia, tombstonePackage, type Assembly } from "./assemble-package.js";
@@ -13,6 +12,7 @@ import { handOff } from "./hand-off.js";
 import { entryIdKey, keySlug, packageIdOf } from "./package-identity.js";
 import { pollDelay } from "./poll-delay.js";
 import { isStaleEvent } from "./stale-events.js";
+import { defineHandler, type StepHandler } from "../step-table.js";
 
 const STEP_NAME = "source-watch";
 /** source-watch statuses after which a record is no longer this step's to work on. */
@@ -211,10 +211,8 @@ async function assemble(
  * re-delaying itself) for objects a sidecar names, and fails the ingest with a precise reason for
  * bad input instead of retrying it. Only S3 and Redis errors are thrown (and retried).
  */
-export function createSourceWatchProcessor(
-  deps: ChainDeps,
-): StepProcessor<(typeof STEP)["source-watch"]["schema"]> {
-  return defineProcessor(STEP["source-watch"], async (payload, ctx) => {
+export function createSourceWatchProcessor(deps: ChainDeps): StepHandler<"source-watch"> {
+  return defineHandler("source-watch", async (payload, ctx) => {
     const { event } = payload;
     const isDelete = event.kind === "removed";
     // A delete only peeks at the sequencer: it is kept below, once the object is known to be gone.

@@ -9,13 +9,13 @@ import {
 import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 import { chainActions, eventToPush } from "../../metrics/ingest-metrics.js";
 import { jobId } from "../../queues/job-options.js";
-import { defineProcessor, type StepContext, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext, StepResult } from "../../queues/step.js";
 import type { AtomPushPayload } from "../../queues/payloads.js";
 import { TERMINAL_STATES, type IngestPackage, type IngestRecord } from "../../records/ingest-record.js";
 import { linkPackages } from "../../telemetry/tracing.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { requireVimond } from "./vimond-adapters.js";
+import { defineHandler } from "../step-table.js";
 
 const STEP_NAME = "atom-push";
 
@@ -389,7 +389,7 @@ export function createAtomPushProcessor(deps: ChainDeps) {
     return { outcome: "done", detail: `pushed ${pending.length}, reconciled ${adopted}` };
   }
 
-  return defineProcessor(STEP["atom-push"], async (payload, ctx) => {
+  return defineHandler("atom-push", async (payload, ctx) => {
     requireVimond(deps);
     const keys = feedKeys(deps.prefix, payload.mediaFeedId);
     const owner = String(ctx.job.id);

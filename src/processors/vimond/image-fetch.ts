@@ -2,12 +2,12 @@ import { UnrecoverableError } from "bullmq";
 import { isUpstreamError } from "../../adapters/http/upstream-error.js";
 import { isImageRejectedError, type ImagesAdapter } from "../../adapters/index.js";
 import type { Logger } from "../../log/logger.js";
-import { defineProcessor, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepResult } from "../../queues/step.js";
 import { luaScript } from "../../queues/lua-script.js";
 import { fromEarlierRun, TERMINAL_STATES } from "../../records/ingest-record.js";
 import type { RecordUpdate } from "../../records/record-store.js";
 import type { ChainDeps } from "../every-target/deps.js";
+import { defineHandler } from "../step-table.js";
 
 const BRANCH = "image-fetch";
 /** Record field marking a cache invalidation this ingest still owes (`pending`, then `done`). */
@@ -43,7 +43,7 @@ export function createImageFetchProcessor(deps: ChainDeps) {
   const { records, redis, prefix } = deps;
   const swapImageVersion = luaScript(redis, "ingestSwapImageVersion", 2, SWAP_IMAGE_VERSION);
 
-  return defineProcessor(STEP["image-fetch"], async (payload, ctx): Promise<StepResult> => {
+  return defineHandler("image-fetch", async (payload, ctx): Promise<StepResult> => {
     const { ingestId: id, assetId } = payload;
     // Run from job-poll, the record comes with the run (read and written there a moment ago).
     const record = ctx.record ?? (await records.get(id));

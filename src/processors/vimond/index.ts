@@ -10,7 +10,15 @@
  * job-poll job that settled the import. The status sweeper (status-sweeper.ts) reads one page of
  * ingests for every status-track job parked on it.
  */
-import type { StepFactories } from "../step-factory.js";
+import { retrying } from "../../queues/job-options.js";
+import {
+  atomPushPayload,
+  imageFetchPayload,
+  jobPollPayload,
+  remediatePayload,
+  statusTrackPayload,
+} from "../../queues/payloads.js";
+import type { StepTable } from "../step-table.js";
 import { createAtomPushProcessor } from "./atom-push.js";
 import { createImageFetchProcessor } from "./image-fetch.js";
 import { createJobPollProcessor } from "./job-poll.js";
@@ -18,17 +26,38 @@ import { createRemediateProcessor } from "./remediate.js";
 import { createStatusTrackProcessor } from "./status-track.js";
 
 export const VIMOND_STEPS = {
-  "atom-push": (deps) => createAtomPushProcessor(deps),
-  // The branches' first runs happen inside job-poll (two jobs per package fewer). With status
-  // sweeps a first status-track run only registers and parks, so it stays a job.
-  "job-poll": (deps, built) =>
-    createJobPollProcessor(deps, {
-      inlineBranches: {
-        imageFetch: built("image-fetch"),
-        ...(deps.env.STATUS_SWEEP ? {} : { statusTrack: built("status-track") }),
-      },
-    }),
-  remediate: (deps) => createRemediateProcessor(deps),
-  "status-track": (deps) => createStatusTrackProcessor(deps),
-  "image-fetch": (deps) => createImageFetchProcessor(deps),
-} satisfies StepFactories<"atom-push" | "job-poll" | "remediate" | "status-track" | "image-fetch">;
+  "atom-push": {
+    schema: atomPushPayload,
+    jobOptions: retrying(10, 1000),
+    concurrency: 4,
+    create: (deps) => createAtomPushProcessor(deps),
+  },
+  "job-poll": {
+    schema: jobPollPayload,
+    jobOptions: retrying(10, 2000),
+    // The branches' first runs happen inside job-poll (two jobs per package fewer). With status
+    // sweeps a first status-track run only registers and parks, so it stays a job.
+    create: (deps, built) =>
+      createJobPollProcessor(deps, {
+        inlineBranches: {
+          imageFetch: built("image-fetch"),
+          ...(deps.env.STATUS_SWEEP ? {} : { statusTrack: built("status-track") }),
+        },
+      }),
+  },
+  remediate: {
+    schema: remediatePayload,
+    jobOptions: retrying(8, 2000),
+    create: (deps) => createRemediateProcessor(deps),
+  },
+  "status-track": {
+    schema: statusTrackPayload,
+    jobOptions: retrying(10, 2000),
+    create: (deps) => createStatusTrackProcessor(deps),
+  },
+  "image-fetch": {
+    schema: imageFetchPayload,
+    jobOptions: retrying(8, 2000),
+    create: (deps) => createImageFetchProcessor(deps),
+  },
+} satisfies StepTable<"atom-push" | "job-poll" | "remediate" | "status-track" | "image-fetch">;

@@ -9,8 +9,7 @@ import { ingestJobId, jobId } from "../../queues/job-options.js";
 import { runStepInline } from "../../queues/inline-step.js";
 import { mapLimit } from "../../queues/map-limit.js";
 import type { ImageFetchPayload, JobPollPayload, StatusTrackPayload } from "../../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepProcessor, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext, StepProcessor, StepResult } from "../../queues/step.js";
 import { failAtStep } from "../../records/fail-at-step.js";
 import { runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
@@ -18,6 +17,7 @@ import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
 import { linkPackages, rejoinPackage, type PackageTrace } from "../../telemetry/tracing.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
+import { defineHandler, type ProcessorOf } from "../step-table.js";
 
 const STEP_NAME = "job-poll";
 
@@ -37,8 +37,8 @@ export interface JobPollOptions {
    * that stub a branch) every branch is a job.
    */
   inlineBranches?: {
-    statusTrack?: StepProcessor<(typeof STEP)["status-track"]["schema"]>;
-    imageFetch?: StepProcessor<(typeof STEP)["image-fetch"]["schema"]>;
+    statusTrack?: ProcessorOf<"status-track">;
+    imageFetch?: ProcessorOf<"image-fetch">;
   };
 }
 
@@ -351,7 +351,7 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     return "branched";
   }
 
-  return defineProcessor(STEP["job-poll"], async (payload, ctx) => {
+  return defineHandler("job-poll", async (payload, ctx) => {
     const { ais } = requireVimond(deps);
     const scope: FeedScope = payload.companyId ? { companyId: payload.companyId } : {};
     const now = deps.now();

@@ -5,14 +5,14 @@ import { isFinalIngestStatus } from "../../adapters/status/status-states.js";
 import { chainActions } from "../../metrics/ingest-metrics.js";
 import { jobId } from "../../queues/job-options.js";
 import type { RemediatePayload } from "../../queues/payloads.js";
-import { defineProcessor, type StepContext, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepContext, StepResult } from "../../queues/step.js";
 import { failAtStep } from "../../records/fail-at-step.js";
 import { fromEarlierRun, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay } from "../every-target/poll-delay.js";
 import { placeTasks } from "./task-placement.js";
 import { requireVimond } from "./vimond-adapters.js";
+import { defineHandler } from "../step-table.js";
 
 const STEP_NAME = "remediate";
 
@@ -204,7 +204,7 @@ export function createRemediateProcessor(deps: ChainDeps) {
     return { outcome: "done", detail: reason };
   }
 
-  return defineProcessor(STEP.remediate, async (payload, ctx) => {
+  return defineHandler("remediate", async (payload, ctx) => {
     requireVimond(deps);
     const startedAt = deps.now();
     // Ended, or retried by an operator since this job was made (the new run remediates its own).

@@ -3,14 +3,14 @@ import type { RetryAssetResult, VideoIngest } from "../../adapters/index.js";
 import { chainActions } from "../../metrics/ingest-metrics.js";
 import type { StatusTrackPayload } from "../../queues/payloads.js";
 import { vimondTenants } from "../../adapters/vimond-tenant.js";
-import { defineProcessor, type StepResult } from "../../queues/step.js";
-import { STEP } from "../../queues/steps.js";
+import type { StepResult } from "../../queues/step.js";
 import { fromEarlierRun, runOf, TERMINAL_STATES, type IngestRecord } from "../../records/ingest-record.js";
 import type { RecordUpdate } from "../../records/record-store.js";
 import type { ChainDeps } from "../every-target/deps.js";
 import { pollDelay, retryAfterOf } from "../every-target/poll-delay.js";
 import { AwaitedIngests } from "./status-awaiting.js";
 import { newestSince, phaseOf } from "./video-ingest-choice.js";
+import { defineHandler } from "../step-table.js";
 
 const BRANCH = "status-track";
 
@@ -37,7 +37,7 @@ export function createStatusTrackProcessor(deps: ChainDeps) {
     ? new AwaitedIngests(deps.redis, deps.prefix, vimondTenants(env).status)
     : undefined;
 
-  return defineProcessor(STEP["status-track"], async (payload, ctx) => {
+  return defineHandler("status-track", async (payload, ctx) => {
     const { ingestId: id, assetId } = payload;
     // Run from job-poll, the record comes with the run (read and written there a moment ago).
     const record = ctx.record ?? (await records.get(id));
