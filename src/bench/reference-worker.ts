@@ -147,7 +147,8 @@ export async function startReference(
       path,
       ifMatch ? { "if-match": ifMatch } : {},
     );
-    const res = await request(`${s3.origin}${path}`, { method, dispatcher: http, headers });
+    // reset: false keeps the socket after a HEAD, as the worker's lean S3 path does.
+    const res = await request(`${s3.origin}${path}`, { method, dispatcher: http, headers, reset: false });
     const body = method === "GET" ? await res.body.text() : (await res.body.dump(), "");
     if (res.statusCode !== 200) throw new Error(`S3 ${method} ${path} answered ${res.statusCode}`);
     return { body, headers: res.headers };

@@ -36,11 +36,15 @@ async function startStub(
     res.writeHead(status, { "content-length": String(Buffer.byteLength(body)), ...headers });
     res.end(req.method === "HEAD" ? undefined : body);
   });
+  let connections = 0;
+  server.on("connection", () => connections++);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
     seen,
+    /** TCP connections accepted so far. */
+    connections: () => connections,
     stop: () => {
       server.closeAllConnections();
       return new Promise<void>((resolve) => server.close(() => resolve()));
@@ -179,6 +183,15 @@ describe("S3 adapter's lean GET/HEAD path", () => {
     const scope = (r: Seen) =>
       /Credential=([^,]+)/.exec(String(r.headers.authorization))![1]!.split("/").slice(2);
     expect(scope(lean!)).toEqual(scope(sdk!));
+  });
+
+  it("keeps its connection across HEADs, as across GETs", async () => {
+    // undici closes the socket after a HEAD unless the request says otherwise: a new TCP (and, on
+    // S3, TLS) connection for every existence check.
+    await adapter.head("bucket-a", KEY);
+    const before = stub.connections();
+    for (let i = 0; i < 4; i++) await adapter.head("bucket-a", KEY);
+    expect(stub.connections() - before, "connections opened by four HEADs in a row").toBe(0);
   });
 
   it("leaves an error status to the SDK, which maps it as before", async () => {

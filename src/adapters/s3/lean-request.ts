@@ -128,7 +128,10 @@ export function createLeanS3(client: S3Client, presigner: GetPresigner): LeanS3 
         withUpstreamMetrics(
           UPSTREAM,
           operation,
-          () => request(url, { method, headers: sent, dispatcher: agent }),
+          // reset: false keeps the socket after a HEAD, which undici otherwise closes (it guards
+          // against servers that send a body anyway; S3 sends none): one TCP and TLS handshake
+          // per HEAD would cost more than the request.
+          () => request(url, { method, headers: sent, dispatcher: agent, reset: false }),
           (r) => r.statusCode,
           awsErrorStatus,
         ),
