@@ -4,12 +4,14 @@ import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js
 import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
+import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+  damRoute,
+  pendInAemFolder,
+  queuePackage,
+  rawAssetsRoute,
+  storedObject,
+} from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -21,7 +23,7 @@ beforeAll(async () => {
   h = await startChainHarness({
     label: "aem-target",
     routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: FOLDER } },
+      damRoute(FOLDER),
       {
         name: "dam-meta",
         bucket: HARNESS_BUCKET,
@@ -40,14 +42,7 @@ beforeAll(async () => {
           },
         },
       },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: "raw" },
-      },
+      rawAssetsRoute("raw"),
     ],
     steps: ["aem-import", "aem-poll"],
     processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
@@ -63,11 +58,7 @@ function aemCalls(operation: string): Record<string, number> {
 }
 const count = (calls: Record<string, number>, status: string) => calls[status] ?? 0;
 
-/** Puts an object into the embedded S3 and returns its presigned URL, as source-watch would hand it on. */
-async function stored(key: string): Promise<string> {
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
-  return h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600);
-}
+const stored = (key: string) => storedObject(h, key);
 
 /** The route a seeded package goes through, and what its sidecar said besides the defaults. */
 interface SeedOptions {
@@ -81,34 +72,28 @@ async function seed(entryId: string, imageNames: string[], options: SeedOptions 
   const folder = route === "dam" ? FOLDER : META_FOLDER;
   const id = `aem-${entryId}-${randomUUID().slice(0, 8)}`;
   const dir = `news/${entryId}`;
-  await createRecord(h, {
-    id,
-    route,
-    target: "aem",
-    bucket: HARNESS_BUCKET,
-    key: `${dir}/${entryId}.json`,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId,
-    title: `Title ${entryId}`,
-    categories: [],
-    metadata: {},
-    ...options.sidecar,
-    updated: new Date().toISOString(),
-    video: { key: `${dir}/video.mp4`, url: await stored(`${dir}/video.mp4`), contentType: "video/mp4" },
-    images: await Promise.all(
-      imageNames.map(async (name) => ({
-        key: `${dir}/${name}`,
-        url: await stored(`${dir}/${name}`),
-        location: "main",
-      })),
-    ),
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
-  await h.deps.redis.rpush(`${h.prefix}:aem:${folder}:pending`, id);
+  await queuePackage(
+    h,
+    { id, route, target: "aem", key: `${dir}/${entryId}.json` },
+    {
+      entryId,
+      title: `Title ${entryId}`,
+      categories: [],
+      metadata: {},
+      ...options.sidecar,
+      updated: new Date().toISOString(),
+      video: { key: `${dir}/video.mp4`, url: await stored(`${dir}/video.mp4`), contentType: "video/mp4" },
+      images: await Promise.all(
+        imageNames.map(async (name) => ({
+          key: `${dir}/${name}`,
+          url: await stored(`${dir}/${name}`),
+          location: "main",
+        })),
+      ),
+      tombstone: false,
+    },
+  );
+  await pendInAemFolder(h, folder, id);
   return id;
 }
 

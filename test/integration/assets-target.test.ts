@@ -8,12 +8,8 @@ import {
 import { createAssetsRegisterProcessor } from "../../src/processors/asset-management/assets-register.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import { damRoute, queuePackage, rawAssetsRoute, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 /** The simulator (like the API's `parentId`) wants a folder asset id, a GUID. */
@@ -23,17 +19,7 @@ let h: ChainHarness;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "assets-target",
-    routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: "/content/dam/news" } },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: PARENT },
-      },
-    ],
+    routes: [damRoute("/content/dam/news"), rawAssetsRoute(PARENT)],
     steps: ["assets-register", "assets-poll"],
     processors: (d) => [createAssetsRegisterProcessor(d), createAssetsPollProcessor(d)],
     env: { TASK_RETRY_MAX: "1" },
@@ -55,27 +41,21 @@ function assetsStats() {
 async function register(name: string): Promise<string> {
   const id = `am-${name}-${randomUUID().slice(0, 8)}`;
   const key = `raw/${name}-${id}.mp4`;
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, "video bytes", { contentType: "video/mp4" });
-  await createRecord(h, {
-    id,
-    route: "am",
-    target: "asset-management",
-    bucket: HARNESS_BUCKET,
-    key,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId: name,
-    title: name,
-    categories: [],
-    metadata: {},
-    updated: new Date().toISOString(),
-    video: { key, url: await h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600), contentType: "video/mp4" },
-    images: [],
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
+  const url = await storedObject(h, key, "video bytes", { contentType: "video/mp4" });
+  await queuePackage(
+    h,
+    { id, route: "am", target: "asset-management", key },
+    {
+      entryId: name,
+      title: name,
+      categories: [],
+      metadata: {},
+      updated: new Date().toISOString(),
+      video: { key, url, contentType: "video/mp4" },
+      images: [],
+      tombstone: false,
+    },
+  );
   await h.deps.enqueue("assets-register", { ingestId: id }, { jobId: jobId("reg", id) });
   return id;
 }

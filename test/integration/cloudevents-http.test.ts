@@ -10,12 +10,14 @@ import { damPath, readAemFiles } from "../../src/processors/aem/aem-files.js";
 import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
 import { aemPollJobId, createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
+import { startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+  damRoute,
+  pendInAemFolder,
+  queuePackage,
+  rawAssetsRoute,
+  storedObject,
+} from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -36,17 +38,7 @@ let captureUrl: string;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "cloudevents",
-    routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: FOLDER } },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: "raw" },
-      },
-    ],
+    routes: [damRoute(FOLDER), rawAssetsRoute("raw")],
     steps: ["aem-import", "aem-poll"],
     processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
     // Polling would settle the ingests long after the test: only events can complete them.
@@ -91,37 +83,28 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function stored(key: string): Promise<string> {
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
-  return h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600);
-}
+const stored = (key: string) => storedObject(h, key);
 
 /** A queued package (video + poster) handed to aem-import as source-watch does. */
 async function importPackage(entryId: string): Promise<string> {
   const id = `ce-${entryId}-${randomUUID().slice(0, 8)}`;
-  await createRecord(h, {
-    id,
-    route: "dam",
-    target: "aem",
-    bucket: HARNESS_BUCKET,
-    key: `ce/${entryId}.json`,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId,
-    title: entryId,
-    categories: [],
-    metadata: {},
-    updated: new Date().toISOString(),
-    video: { key: `ce/${entryId}/video.mp4`, url: await stored(`ce/${entryId}/video.mp4`) },
-    images: [
-      { key: `ce/${entryId}/poster.jpg`, url: await stored(`ce/${entryId}/poster.jpg`), location: "main" },
-    ],
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
-  await h.deps.redis.rpush(`${h.prefix}:aem:${FOLDER}:pending`, id);
+  await queuePackage(
+    h,
+    { id, route: "dam", target: "aem", key: `ce/${entryId}.json` },
+    {
+      entryId,
+      title: entryId,
+      categories: [],
+      metadata: {},
+      updated: new Date().toISOString(),
+      video: { key: `ce/${entryId}/video.mp4`, url: await stored(`ce/${entryId}/video.mp4`) },
+      images: [
+        { key: `ce/${entryId}/poster.jpg`, url: await stored(`ce/${entryId}/poster.jpg`), location: "main" },
+      ],
+      tombstone: false,
+    },
+  );
+  await pendInAemFolder(h, FOLDER, id);
   await h.deps.enqueue(
     "aem-import",
     { folder: FOLDER },
