@@ -1,5 +1,3 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ImageRejectedError, withoutUrlQuery } from "../../src/adapters/images/image-rejected-error.js";
 import type { ImagesAdapter } from "../../src/adapters/images/images-adapter.js";
@@ -14,15 +12,10 @@ import {
   simEnv,
   upstreamFailure,
 } from "../support/adapter-harness.js";
-
-/** A 1×1 PNG: the smallest real image the service must accept. */
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
+import { PNG_FILE, startImageOrigin, TEXT_FILE, type ImageOrigin } from "../support/image-origin.js";
 
 let sim: RunningSimulator;
-let origin: Server;
+let origin: ImageOrigin;
 let originUrl: string;
 const pool = new AdapterPool();
 let images: ImagesAdapter;
@@ -33,28 +26,16 @@ const presigned = (path: string) =>
 
 beforeAll(async () => {
   // The source the service downloads from, standing in for S3: a PNG, a text file, a 404.
-  origin = createServer((req, res) => {
-    const path = (req.url ?? "").split("?")[0];
-    if (path === "/poster.png") {
-      res.writeHead(200, { "content-type": "image/png" });
-      res.end(PNG);
-    } else if (path === "/notes.txt") {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.end("not an image at all");
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  origin = await startImageOrigin((path) =>
+    path === "/poster.png" ? PNG_FILE : path === "/notes.txt" ? TEXT_FILE : undefined,
+  );
+  originUrl = origin.url;
   sim = await startSimulator({ port: 0, speed: SIM_SPEED, seed: 9, holdMs: 5_000 });
 });
 afterAll(async () => {
   await pool.closeAll();
   await sim.stop();
-  origin.closeAllConnections();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
+  await origin.close();
 });
 beforeEach(() => {
   sim.reset();

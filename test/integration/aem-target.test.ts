@@ -1,17 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
-import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
-import {
-  damRoute,
-  pendInAemFolder,
-  queuePackage,
-  rawAssetsRoute,
-  storedObject,
-} from "../support/queued-packages.js";
+import { pendInAemFolder, startAemHarness } from "../support/aem-harness.js";
+import { damRoute, HARNESS_BUCKET, rawAssetsRoute, type ChainHarness } from "../support/chain-harness.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -20,33 +13,28 @@ const META_FOLDER = "/content/dam/features";
 let h: ChainHarness;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "aem-target",
-    routes: [
-      damRoute(FOLDER),
-      {
-        name: "dam-meta",
-        bucket: HARNESS_BUCKET,
-        prefix: "features/",
-        target: "aem",
-        aem: {
-          folder: META_FOLDER,
-          metadata: {
-            title: "dc:title",
-            summary: "dc:description",
-            categories: "dc:subject",
-            entryId: "news:entryId",
-            "metadata.season": "xmp:season",
-            "metadata.absent": "xmp:absent",
-            notAField: "x:bogus",
-          },
+  h = await startAemHarness("aem-target", [
+    damRoute(FOLDER),
+    {
+      name: "dam-meta",
+      bucket: HARNESS_BUCKET,
+      prefix: "features/",
+      target: "aem",
+      aem: {
+        folder: META_FOLDER,
+        metadata: {
+          title: "dc:title",
+          summary: "dc:description",
+          categories: "dc:subject",
+          entryId: "news:entryId",
+          "metadata.season": "xmp:season",
+          "metadata.absent": "xmp:absent",
+          notAField: "x:bogus",
         },
       },
-      rawAssetsRoute("raw"),
-    ],
-    steps: ["aem-import", "aem-poll"],
-    processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
-  });
+    },
+    rawAssetsRoute("raw"),
+  ]);
 });
 afterAll(async () => {
   await h?.stop();

@@ -8,8 +8,14 @@ import {
 import { createAssetsRegisterProcessor } from "../../src/processors/asset-management/assets-register.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
-import { damRoute, queuePackage, rawAssetsRoute, storedObject } from "../support/queued-packages.js";
+import {
+  damRoute,
+  HARNESS_BUCKET,
+  rawAssetsRoute,
+  startChainHarness,
+  type ChainHarness,
+} from "../support/chain-harness.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 /** The simulator (like the API's `parentId`) wants a folder asset id, a GUID. */

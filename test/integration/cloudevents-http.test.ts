@@ -7,17 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLOUDEVENTS_PATH, registerCloudEventRoutes } from "../../src/http/cloudevents-routes.js";
 import { aemEventHints } from "../../src/metrics/aem-event-metrics.js";
 import { damPath, readAemFiles } from "../../src/processors/aem/aem-files.js";
-import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
-import { aemPollJobId, createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
+import { aemPollJobId } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
-import { startChainHarness, type ChainHarness } from "../support/chain-harness.js";
-import {
-  damRoute,
-  pendInAemFolder,
-  queuePackage,
-  rawAssetsRoute,
-  storedObject,
-} from "../support/queued-packages.js";
+import { pendInAemFolder, startAemHarness } from "../support/aem-harness.js";
+import { damRoute, rawAssetsRoute, type ChainHarness } from "../support/chain-harness.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -36,13 +30,10 @@ const delivered: string[] = [];
 let captureUrl: string;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "cloudevents",
-    routes: [damRoute(FOLDER), rawAssetsRoute("raw")],
-    steps: ["aem-import", "aem-poll"],
-    processors: (d) => [createAemImportProcessor(d), createAemPollProcessor(d)],
-    // Polling would settle the ingests long after the test: only events can complete them.
-    env: { POLL_INITIAL_DELAY_MS: "600000", POLL_MAX_DELAY_MS: "600000" },
+  // Polling would settle the ingests long after the test: only events can complete them.
+  h = await startAemHarness("cloudevents", [damRoute(FOLDER), rawAssetsRoute("raw")], {
+    POLL_INITIAL_DELAY_MS: "600000",
+    POLL_MAX_DELAY_MS: "600000",
   });
   const shared = {
     records: h.deps.records,

@@ -5,25 +5,9 @@ import { createRecord, HARNESS_BUCKET, type ChainHarness } from "./chain-harness
 
 /**
  * What source-watch leaves behind for a package, for tests that start a chain at the step after it
- * (the embedded S3 object, the record with its package in state queued, the hand-off lists).
+ * (the embedded S3 object;
+ * the record with its package, in state queued).
  */
-
-/** An AEM route of the whole harness bucket into `folder` (the route most AEM tests seed). */
-export function damRoute(folder: string) {
-  return { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder } };
-}
-
-/** The media-triggered Asset Management route of the bucket's `raw/` prefix. */
-export function rawAssetsRoute(parentFolder: string) {
-  return {
-    name: "am",
-    bucket: HARNESS_BUCKET,
-    prefix: "raw/",
-    target: "asset-management",
-    trigger: "media",
-    assetManagement: { parentFolder },
-  };
-}
 
 /** Puts an object into the embedded S3 and returns its presigned URL, as source-watch would hand it on. */
 export async function storedObject(
@@ -45,9 +29,4 @@ export async function queuePackage(
   await createRecord(h, { ...record, bucket: HARNESS_BUCKET, version: "v1", eventAt: Date.now() });
   await h.deps.records.setPackage(record.id, pkg);
   await h.deps.records.transition(record.id, "queued");
-}
-
-/** Source-watch's hand-off to aem-import: the ingest waits on its folder's pending list. */
-export async function pendInAemFolder(h: ChainHarness, folder: string, id: string): Promise<void> {
-  await h.deps.redis.rpush(`${h.prefix}:aem:${folder}:pending`, id);
 }
