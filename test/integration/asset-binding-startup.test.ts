@@ -1,9 +1,9 @@
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assetBindingOffWarning } from "../../src/adapters/asset-binding/asset-binding-settings.js";
 import { parseEnv } from "../../src/config/load.js";
 import { parseRoutes } from "../../src/config/routes.js";
 import { configureLogger } from "../../src/log/logger.js";
+import { captureLog } from "../support/captured-log.js";
 import { startIdleService } from "../support/idle-service.js";
 import { cleanupPrefix, uniquePrefix } from "../support/redis.js";
 
@@ -33,15 +33,7 @@ const lines: string[] = [];
 const prefixes: string[] = [];
 
 beforeAll(() => {
-  configureLogger({
-    level: "warn",
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString("utf8"));
-        done();
-      },
-    }),
-  });
+  captureLog("warn", lines);
 });
 afterAll(async () => {
   configureLogger({});

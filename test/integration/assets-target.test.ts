@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainActions } from "../../src/metrics/ingest-metrics.js";
 import {
   createAssetsPollProcessor,
   isTransientAssetError,
@@ -15,6 +14,7 @@ import {
   startChainHarness,
   type ChainHarness,
 } from "../support/chain-harness.js";
+import { chainActionCount } from "../support/chain-actions.js";
 import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
@@ -73,11 +73,6 @@ async function terminal(id: string): Promise<IngestRecord> {
   });
 }
 
-async function metric(action: string): Promise<number> {
-  const values = (await chainActions.get()).values;
-  return values.find((v) => v.labels.action === action)?.value ?? 0;
-}
-
 describe("asset-management target", () => {
   it("registers the video and completes when the asset is Available", async () => {
     const before = assetsStats();
@@ -95,13 +90,13 @@ describe("asset-management target", () => {
     await h.scenario({ modules: { assets: { failKeys: ["flaky-"], failFirst: 1 } } });
     try {
       const before = assetsStats();
-      const reprocessMetric = await metric("reprocess");
+      const reprocessMetric = await chainActionCount("reprocess");
       const id = await register("flaky");
       const record = await terminal(id);
       expect(record.state).toBe("completed");
       expect(record.attempts.reprocess).toBe(1);
       expect(assetsStats().reprocesses - before.reprocesses).toBe(1);
-      expect(await metric("reprocess")).toBe(reprocessMetric + 1);
+      expect(await chainActionCount("reprocess")).toBe(reprocessMetric + 1);
     } finally {
       await h.scenario({ modules: { assets: { failKeys: null, failFirst: null } } });
     }
@@ -130,14 +125,14 @@ describe("asset-management target", () => {
     await h.scenario({ faults: { assets: { registerAsset: { errorAfterEffect: { "500": 1 } } } } });
     try {
       const before = assetsStats();
-      const hits = await metric("reconcile_hit");
+      const hits = await chainActionCount("reconcile_hit");
       const id = await register("ambiguous");
       const record = await terminal(id);
       expect(record.state).toBe("completed");
       expect(h.sim.stats().requests["assets.registerAsset"]?.["500"]).toBeGreaterThanOrEqual(1);
       expect(assetsStats().registrations - before.registrations).toBe(1);
       expect(assetsStats().duplicateRegistrations - before.duplicateRegistrations).toBe(0);
-      expect(await metric("reconcile_hit")).toBe(hits + 1);
+      expect(await chainActionCount("reconcile_hit")).toBe(hits + 1);
       const found = await h.deps.assets!.findByLocation(HARNESS_BUCKET, record.key);
       expect(found?.id).toBe(record.upstream.managedAssetId);
     } finally {

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Queue } from "bullmq";
@@ -14,6 +13,7 @@ import { TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-rec
 import { RecordStore } from "../../src/records/record-store.js";
 import { parseSidecar } from "../../src/sidecar/parse-sidecar.js";
 import type * as BenchStack from "../../src/bench/bench-stack.js";
+import { startCanary, type Canary } from "../support/canary.js";
 import { parsePrometheusText } from "../support/prometheus-text.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
@@ -46,23 +46,6 @@ const expectations = JSON.parse(readFileSync(new URL("expectations.json", CORPUS
   sidecars: Record<string, string>;
   notifications: Record<string, NotificationExpectation>;
 };
-
-/** A loopback HTTP server that records every request: XXE and URL tricks aim here and must miss. */
-async function startCanary(): Promise<{ host: string; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const server: Server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    res.end("canary");
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((done) => server.close(() => done())),
-  };
-}
 
 /** A corpus file with {{CANARY}} pointed at the canary; byte-exact for the non-UTF-8 files. */
 function corpusFile(dir: "sidecars" | "notifications", name: string, canaryHost: string): Buffer {
@@ -158,7 +141,7 @@ async function benchStack(): Promise<typeof BenchStack> {
 describe("bad input through the running service", () => {
   const prefix = uniquePrefix("bad-input");
   let stack: DemoStack;
-  let canary: Awaited<ReturnType<typeof startCanary>>;
+  let canary: Canary;
   let baseUrl: string;
   /** Every uploaded sidecar: its key, eTag and the text lastError must contain. */
   const sidecars: Array<{ name: string; key: string; eTag: string; error: string }> = [];
@@ -197,7 +180,7 @@ describe("bad input through the running service", () => {
   }
 
   beforeAll(async () => {
-    canary = await startCanary();
+    canary = await startCanary("canary");
     stack = await startDemoStack({ speed: 50, redisUrl: testRedisUrl(), prefix, env: LIMITS });
     baseUrl = stack.service.runtime.url!;
   });
