@@ -9,6 +9,7 @@ import { createS3Adapter, type S3Adapter } from "../../src/adapters/s3/s3-adapte
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { backfillCheckpointKey } from "../../src/ops/backfill.js";
 import { sourceWatchPayload } from "../../src/queues/payloads.js";
+import type { Target } from "../../src/records/ingest-record.js";
 import { RecordStore } from "../../src/records/record-store.js";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../src/runtime/embedded-s3.js";
 import { freePort } from "../../src/runtime/free-port.js";
@@ -62,20 +63,20 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     return q;
   }
 
-  async function ingest(n: number): Promise<string> {
-    const key = `done/pkg-${n}.mp4`;
-    const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: `e${n}` });
-    await records.create({
-      id,
-      route: "main",
-      target: "vimond",
-      bucket: BUCKET,
-      key,
-      version: `e${n}`,
-      eventAt: Date.now(),
-    });
+  /** A received ingest of the object `key` at the version (ETag) `eTag` on `route`; returns its id. */
+  async function receivedIngest(
+    route: string,
+    target: Target,
+    key: string,
+    eTag: string,
+    eventAt = Date.now(),
+  ): Promise<string> {
+    const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag });
+    await records.create({ id, route, target, bucket: BUCKET, key, version: eTag, eventAt });
     return id;
   }
+
+  const ingest = (n: number) => receivedIngest("main", "vimond", `done/pkg-${n}.mp4`, `e${n}`);
 
   beforeAll(async () => {
     requireBuild();
@@ -309,15 +310,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: eTags.get(key)! });
     // One object's current version was ingested already.
     const done = keys[3]!;
-    await records.create({
-      id: versionKey(done),
-      route: "items",
-      target: "asset-management",
-      bucket: BUCKET,
-      key: done,
-      version: eTags.get(done)!,
-      eventAt: Date.now(),
-    });
+    await receivedIngest("items", "asset-management", done, eTags.get(done)!);
     const fresh = keys.filter((key) => key !== done);
     const expectedJobIds = fresh.map((key) => `sw-${versionKey(key)}`).sort();
     const swJobIds = async (q: Queue) =>
@@ -397,17 +390,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
   it("retry --status failed retries the matching ingests in bulk, with a dry run, a limit and clear refusals", async () => {
     // Its own route, so the failures of the other tests in this file are not selected.
     const bulk = async (n: number, state: "failed" | "completed" | "received", at = Date.now()) => {
-      const key = `bulk/pkg-${n}.mp4`;
-      const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: `b${n}` });
-      await records.create({
-        id,
-        route: "bulk",
-        target: "vimond",
-        bucket: BUCKET,
-        key,
-        version: `b${n}`,
-        eventAt: at,
-      });
+      const id = await receivedIngest("bulk", "vimond", `bulk/pkg-${n}.mp4`, `b${n}`, at);
       if (state === "failed") await records.fail(id, `no ${n}`);
       else if (state === "completed") await records.transition(id, "completed");
       return id;

@@ -13,6 +13,7 @@ import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import {
   createPushFeed as createHarnessFeed,
   FAST_RETRY,
+  QUICK_AIS_SCENARIO,
   readSeed,
   simCounts,
   simEnv,
@@ -27,7 +28,7 @@ const { sim, pool } = useContractSimulator(11);
 let ais: AisAdapter;
 
 beforeEach(() => {
-  sim().setScenario({ modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } });
+  sim().setScenario(QUICK_AIS_SCENARIO);
   ais = pool.make(simEnv(sim(), { AIS_COMPANY_ID: COMPANY })).ais;
 });
 

@@ -10,6 +10,7 @@ import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import {
   createPushFeed,
   jsonBlocks,
+  QUICK_AIS_SCENARIO,
   readSeed,
   simCounts,
   simEnv,
@@ -26,7 +27,7 @@ let status: StatusAdapter;
 let feedId: string;
 
 beforeEach(async () => {
-  sim().setScenario({ modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } });
+  sim().setScenario(QUICK_AIS_SCENARIO);
   adapters = pool.make(simEnv(sim(), { AIS_COMPANY_ID: COMPANY, STATUS_TENANT: "vimond" }));
   status = adapters.status;
   feedId = await createPushFeed(sim(), COMPANY);

@@ -1,4 +1,4 @@
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createSqsAdapter, type SqsAdapter } from "../../src/adapters/sqs/sqs-adapter.js";
@@ -9,6 +9,7 @@ import { createRedis } from "../../src/queues/connection.js";
 import { freePort } from "../../src/runtime/free-port.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { simSqsClient } from "../support/sim-sqs.js";
 
 let sim: RunningSimulator;
 let admin: SQSClient;
@@ -79,11 +80,7 @@ async function jobExists(event: ObjectEvent): Promise<boolean> {
 beforeAll(async () => {
   // Speed 1: visibility timeouts are real seconds.
   sim = await startSimulator({ port: 0, speed: 1 });
-  admin = new SQSClient({
-    endpoint: sim.urls.sqs,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  });
+  admin = simSqsClient(sim);
   prefix = uniquePrefix("sqs-consumer");
   queue = new Queue("source-watch", { connection: { url: testRedisUrl() }, prefix });
 });

@@ -25,6 +25,9 @@ export function simEnv(sim: RunningSimulator, extra: Record<string, string> = {}
   });
 }
 
+/** AIS jobs that queue 50 ms and tasks that take 200 ms (simulated): a push settles within a test. */
+export const QUICK_AIS_SCENARIO = { modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } };
+
 /** Short backoff so fault tests spend milliseconds, not seconds, between attempts. */
 export const FAST_RETRY: UpstreamSettingsOverrides = {
   retry: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
