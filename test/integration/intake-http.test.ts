@@ -9,6 +9,7 @@ import {
 import type { EventSink } from "../../src/intake/accept.js";
 import type { ObjectEvent } from "../../src/intake/object-event.js";
 import { snsStringToSign, verifySnsSignature } from "../../src/intake/sns-signature.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 
 const TOKEN = "s3cret-intake-token";
 const LIMIT = 4096;
@@ -30,18 +31,9 @@ const verifySns: typeof verifySnsSignature = (message) =>
   verifySnsSignature(message, { fetchCert: async () => publicPem });
 
 function s3Body(keys: string[], extra: unknown[] = []) {
-  return {
-    Records: [
-      ...keys.map((key, i) => ({
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        eventTime: "2024-05-01T12:00:00.000Z",
-        eventName: "ObjectCreated:Put",
-        s3: { bucket: { name: "media-in" }, object: { key, size: 10, eTag: `e${i}`, sequencer: `0A${i}` } },
-      })),
-      ...extra,
-    ],
-  };
+  const objects = keys.map((key, i) => ({ key, size: 10, eTag: `e${i}`, sequencer: `0A${i}` }));
+  const { Records } = s3PutNotification("media-in", objects, "2024-05-01T12:00:00.000Z");
+  return { Records: [...Records, ...extra] };
 }
 
 function snsSigned(fields: Record<string, string>, key: KeyObject = privateKey): Record<string, string> {

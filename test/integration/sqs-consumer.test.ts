@@ -9,6 +9,7 @@ import { createRedis } from "../../src/queues/connection.js";
 import { freePort } from "../../src/runtime/free-port.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 import { simSqsClient } from "../support/sim-sqs.js";
 
 let sim: RunningSimulator;
@@ -21,17 +22,9 @@ let counter = 0;
 const running: Array<{ consumer: SqsConsumer; sqs: SqsAdapter }> = [];
 
 function s3Message(key: string, eTag: string): string {
-  return JSON.stringify({
-    Records: [
-      {
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        eventTime: "2024-05-01T12:00:00.000Z",
-        eventName: "ObjectCreated:Put",
-        s3: { bucket: { name: "media-in" }, object: { key, size: 1, eTag, sequencer: "0A" } },
-      },
-    ],
-  });
+  return JSON.stringify(
+    s3PutNotification("media-in", [{ key, eTag, sequencer: "0A" }], "2024-05-01T12:00:00.000Z"),
+  );
 }
 
 function eventFor(key: string, eTag: string): ObjectEvent {

@@ -15,6 +15,7 @@ import { parseSidecar } from "../../src/sidecar/parse-sidecar.js";
 import type * as BenchStack from "../../src/bench/bench-stack.js";
 import { startCanary, type Canary } from "../support/canary.js";
 import { parsePrometheusText } from "../support/prometheus-text.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -59,23 +60,15 @@ function extOf(name: string): string {
 
 /** An S3 notification for objects of the demo bucket, encoded as S3 encodes keys. */
 function s3Notification(objects: Array<{ key: string; eTag: string; versionId?: string }>): string {
-  return JSON.stringify({
-    Records: objects.map((o) => ({
-      eventVersion: "2.1",
-      eventSource: "aws:s3",
-      eventTime: new Date().toISOString(),
-      eventName: "ObjectCreated:Put",
-      s3: {
-        bucket: { name: DEMO_BUCKET },
-        object: {
-          key: encodeURIComponent(o.key).replace(/%2F/g, "/").replace(/%20/g, "+"),
-          size: 1,
-          eTag: o.eTag,
-          ...(o.versionId !== undefined ? { versionId: o.versionId } : {}),
-        },
-      },
-    })),
-  });
+  return JSON.stringify(
+    s3PutNotification(
+      DEMO_BUCKET,
+      objects.map((o) => ({
+        ...o,
+        key: encodeURIComponent(o.key).replace(/%2F/g, "/").replace(/%20/g, "+"),
+      })),
+    ),
+  );
 }
 
 async function postEvents(
