@@ -407,17 +407,11 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       wouldRetry: string[];
     };
 
-    const dry = await cli([
-      "retry",
-      "--status",
-      "failed",
-      "--route",
-      "bulk",
-      "--since",
-      "1h",
-      "--dry-run",
-      "--json",
-    ]);
+    /** `retry --status failed` on this test's route, with more options. */
+    const retryFailedBulk = (...options: string[]) =>
+      cli(["retry", "--status", "failed", "--route", "bulk", ...options]);
+
+    const dry = await retryFailedBulk("--since", "1h", "--dry-run", "--json");
     expect(dry.code, dry.output).toBe(0);
     const preview = JSON.parse(dry.output.trim()) as Report;
     expect(preview).toMatchObject({
@@ -430,19 +424,11 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     for (const id of failed) expect((await records.get(id))?.state).toBe("failed");
 
     // --since in the future selects nothing.
-    const later = await cli([
-      "retry",
-      "--status",
-      "failed",
-      "--route",
-      "bulk",
-      "--since",
-      new Date(Date.now() + 3_600_000).toISOString(),
-    ]);
+    const later = await retryFailedBulk("--since", new Date(Date.now() + 3_600_000).toISOString());
     expect(later.code, later.output).toBe(0);
     expect(later.output).toContain("0 matched: 0 retried, 0 refused");
 
-    const two = await cli(["retry", "--status", "failed", "--route", "bulk", "--limit", "2"]);
+    const two = await retryFailedBulk("--limit", "2");
     expect(two.code, two.output).toBe(0);
     expect(two.output).toContain("2 matched: 2 retried, 0 refused");
     expect(two.output).toMatch(/^retried: 2\n {2}\S+ {2}retry 1\n {2}\S+ {2}retry 1$/m);

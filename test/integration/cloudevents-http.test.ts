@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Job } from "bullmq";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +10,7 @@ import { aemPollJobId } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
 import { pendInAemFolder, startAemHarness } from "../support/aem-harness.js";
 import { damRoute, rawAssetsRoute, type ChainHarness } from "../support/chain-harness.js";
+import { closeServer, listenOnLoopback } from "../support/loopback-server.js";
 import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
@@ -61,16 +61,14 @@ beforeAll(async () => {
       res.writeHead(200).end();
     });
   });
-  await new Promise<void>((resolve) => capture.listen(0, "127.0.0.1", resolve));
-  const { port } = capture.address() as AddressInfo;
-  captureUrl = `http://127.0.0.1:${port}/hook`;
+  captureUrl = `${await listenOnLoopback(capture)}/hook`;
   await h.scenario({ modules: { aem: { webhookUrl: captureUrl } } });
 });
 afterAll(async () => {
   await app?.close();
   await closedApp?.close();
   await limitedApp?.close();
-  await new Promise<void>((resolve) => (capture ? capture.close(() => resolve()) : resolve()));
+  await closeServer(capture);
   await h?.stop();
 });
 

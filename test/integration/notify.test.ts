@@ -15,6 +15,7 @@ import { defineProcessor, type StepContext, type StepProcessor } from "../../src
 import { STEP } from "../../src/queues/steps.js";
 import type { TerminalListener } from "../../src/records/record-store.js";
 import { createRecord, HARNESS_BUCKET, type ChainHarness } from "../support/chain-harness.js";
+import { listenOnLoopback } from "../support/loopback-server.js";
 import { waitFor } from "../support/redis.js";
 import { startAfterJobPollHarness } from "../support/vimond-steps.js";
 
@@ -56,9 +57,8 @@ beforeAll(async () => {
       res.writeHead(status).end();
     });
   });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   // The query stands for a token in the webhook URL; it must not leak into errors or logs.
-  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/ingest?token=hook-token`;
+  hookUrl = `${await listenOnLoopback(receiver)}/hooks/ingest?token=hook-token`;
   h = await startAfterJobPollHarness("notify", ["status-track", "image-fetch", "notify"], {
     env: { NOTIFY_SECRET: SECRET },
   });

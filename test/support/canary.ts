@@ -1,5 +1,5 @@
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import { closeServer, listenOnLoopback } from "./loopback-server.js";
 
 export interface Canary {
   /** `127.0.0.1:PORT`, to plant in URLs that must never be followed. */
@@ -19,10 +19,6 @@ export async function startCanary(body: string): Promise<Canary> {
     requests.push(`${req.method} ${req.url}`);
     res.end(body);
   });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  return {
-    host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
-    requests,
-    close: () => new Promise<void>((done) => server.close(() => done())),
-  };
+  const url = await listenOnLoopback(server);
+  return { host: new URL(url).host, requests, close: () => closeServer(server) };
 }
