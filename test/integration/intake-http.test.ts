@@ -199,13 +199,14 @@ describe("POST /v1/events/s3", () => {
   it("confirms a signed subscription only toward an SNS host", async () => {
     const { app, subscribed } = await rig({ token: undefined });
     const good = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t1";
-    const confirm = snsSigned({
-      Type: "SubscriptionConfirmation",
-      Message: "confirm",
-      SubscribeURL: good,
-      Token: "t1",
-    });
-    const res = await post(app, confirm, { "x-amz-sns-message-type": "SubscriptionConfirmation" });
+    /** A subscription confirmation naming `url`, signed with `key`. */
+    const confirmation = (url: string, token: string, key?: KeyObject) =>
+      snsSigned(
+        { Type: "SubscriptionConfirmation", Message: "confirm", SubscribeURL: url, Token: token },
+        key,
+      );
+    const asConfirmation = { "x-amz-sns-message-type": "SubscriptionConfirmation" };
+    const res = await post(app, confirmation(good, "t1"), asConfirmation);
     expect(res.statusCode).toBe(200);
     expect(subscribed).toEqual([good]);
 
@@ -215,19 +216,10 @@ describe("POST /v1/events/s3", () => {
       "https://sns.eu-west-1.amazonaws.com.evil.example/?x",
       "https://sns.eu-west-1.amazonaws.com:8443/?x",
     ]) {
-      const message = snsSigned({
-        Type: "SubscriptionConfirmation",
-        Message: "confirm",
-        SubscribeURL: evil,
-        Token: "t",
-      });
-      const refused = await post(app, message, { "x-amz-sns-message-type": "SubscriptionConfirmation" });
+      const refused = await post(app, confirmation(evil, "t"), asConfirmation);
       expect(refused.statusCode, evil).toBe(400);
     }
-    const unsigned = snsSigned(
-      { Type: "SubscriptionConfirmation", Message: "confirm", SubscribeURL: good, Token: "t1" },
-      otherKey,
-    );
+    const unsigned = confirmation(good, "t1", otherKey);
     expect((await post(app, unsigned, bearer)).statusCode).toBe(401);
     expect(subscribed).toEqual([good]);
   });
