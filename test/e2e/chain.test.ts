@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { objectVersionKey } from "../../src/intake/object-event.js";
-import { DEMO_BUCKET, startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
-import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sample-packages.js";
-import { TERMINAL_STATES } from "../../src/records/ingest-record.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
+import { demoScenario, samplePackage } from "../../src/demo/sample-packages.js";
+import { uploadDemoPackages, waitForEveryIngestToEnd } from "../support/demo-uploads.js";
+import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 /**
  * The whole service as the demo runs it: S3 events from the embedded S3 through the HTTP-free
@@ -21,35 +20,13 @@ describe("the chain, end to end", () => {
     await cleanupPrefix(prefix);
   });
 
-  async function upload(pkg: DemoPackage): Promise<string> {
-    const { s3 } = stack.service.deps;
-    for (const m of pkg.members)
-      await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
-    const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-      contentType: pkg.trigger.contentType,
-      ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
-    });
-    return objectVersionKey({ kind: "created", bucket: DEMO_BUCKET, key: pkg.trigger.key, eTag: put.eTag });
-  }
-
   it("drives every package to its scripted end, with one Atom push per entry version", async () => {
     const packages = Array.from({ length: 20 }, (_, i) => samplePackage(i, "e2e"));
     stack.sim.setScenario(demoScenario(packages));
-    const ids = new Map<string, DemoPackage>();
-    for (const pkg of packages) ids.set(await upload(pkg), pkg);
+    const ids = await uploadDemoPackages(stack.service.deps.s3, packages);
 
     const records = stack.service.deps.records;
-    await waitFor(
-      "every ingest to end",
-      async () => {
-        for (const id of ids.keys()) {
-          const record = await records.get(id);
-          if (!record || !TERMINAL_STATES.has(record.state)) return false;
-        }
-        return true;
-      },
-      120_000,
-    );
+    await waitForEveryIngestToEnd(records, ids.keys(), 120_000);
     for (const [id, pkg] of ids) {
       const record = (await records.get(id))!;
       expect({ key: pkg.trigger.key, state: record.state }).toEqual({

@@ -9,6 +9,7 @@ import { createS3Adapter, type S3Adapter } from "../../src/adapters/s3/s3-adapte
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { backfillCheckpointKey } from "../../src/ops/backfill.js";
 import { sourceWatchPayload } from "../../src/queues/payloads.js";
+import type { Target } from "../../src/records/ingest-record.js";
 import { RecordStore } from "../../src/records/record-store.js";
 import { startEmbeddedS3, type EmbeddedS3 } from "../../src/runtime/embedded-s3.js";
 import { freePort } from "../../src/runtime/free-port.js";
@@ -62,20 +63,20 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     return q;
   }
 
-  async function ingest(n: number): Promise<string> {
-    const key = `done/pkg-${n}.mp4`;
-    const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: `e${n}` });
-    await records.create({
-      id,
-      route: "main",
-      target: "vimond",
-      bucket: BUCKET,
-      key,
-      version: `e${n}`,
-      eventAt: Date.now(),
-    });
+  /** A received ingest of the object `key` at the version (ETag) `eTag` on `route`; returns its id. */
+  async function receivedIngest(
+    route: string,
+    target: Target,
+    key: string,
+    eTag: string,
+    eventAt = Date.now(),
+  ): Promise<string> {
+    const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag });
+    await records.create({ id, route, target, bucket: BUCKET, key, version: eTag, eventAt });
     return id;
   }
+
+  const ingest = (n: number) => receivedIngest("main", "vimond", `done/pkg-${n}.mp4`, `e${n}`);
 
   beforeAll(async () => {
     requireBuild();
@@ -309,15 +310,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: eTags.get(key)! });
     // One object's current version was ingested already.
     const done = keys[3]!;
-    await records.create({
-      id: versionKey(done),
-      route: "items",
-      target: "asset-management",
-      bucket: BUCKET,
-      key: done,
-      version: eTags.get(done)!,
-      eventAt: Date.now(),
-    });
+    await receivedIngest("items", "asset-management", done, eTags.get(done)!);
     const fresh = keys.filter((key) => key !== done);
     const expectedJobIds = fresh.map((key) => `sw-${versionKey(key)}`).sort();
     const swJobIds = async (q: Queue) =>
@@ -397,17 +390,7 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
   it("retry --status failed retries the matching ingests in bulk, with a dry run, a limit and clear refusals", async () => {
     // Its own route, so the failures of the other tests in this file are not selected.
     const bulk = async (n: number, state: "failed" | "completed" | "received", at = Date.now()) => {
-      const key = `bulk/pkg-${n}.mp4`;
-      const id = objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: `b${n}` });
-      await records.create({
-        id,
-        route: "bulk",
-        target: "vimond",
-        bucket: BUCKET,
-        key,
-        version: `b${n}`,
-        eventAt: at,
-      });
+      const id = await receivedIngest("bulk", "vimond", `bulk/pkg-${n}.mp4`, `b${n}`, at);
       if (state === "failed") await records.fail(id, `no ${n}`);
       else if (state === "completed") await records.transition(id, "completed");
       return id;
@@ -424,17 +407,11 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
       wouldRetry: string[];
     };
 
-    const dry = await cli([
-      "retry",
-      "--status",
-      "failed",
-      "--route",
-      "bulk",
-      "--since",
-      "1h",
-      "--dry-run",
-      "--json",
-    ]);
+    /** `retry --status failed` on this test's route, with more options. */
+    const retryFailedBulk = (...options: string[]) =>
+      cli(["retry", "--status", "failed", "--route", "bulk", ...options]);
+
+    const dry = await retryFailedBulk("--since", "1h", "--dry-run", "--json");
     expect(dry.code, dry.output).toBe(0);
     const preview = JSON.parse(dry.output.trim()) as Report;
     expect(preview).toMatchObject({
@@ -447,19 +424,11 @@ describe("ingest-worker status, replay, retry, cancel, backfill", () => {
     for (const id of failed) expect((await records.get(id))?.state).toBe("failed");
 
     // --since in the future selects nothing.
-    const later = await cli([
-      "retry",
-      "--status",
-      "failed",
-      "--route",
-      "bulk",
-      "--since",
-      new Date(Date.now() + 3_600_000).toISOString(),
-    ]);
+    const later = await retryFailedBulk("--since", new Date(Date.now() + 3_600_000).toISOString());
     expect(later.code, later.output).toBe(0);
     expect(later.output).toContain("0 matched: 0 retried, 0 refused");
 
-    const two = await cli(["retry", "--status", "failed", "--route", "bulk", "--limit", "2"]);
+    const two = await retryFailedBulk("--limit", "2");
     expect(two.code, two.output).toBe(0);
     expect(two.output).toContain("2 matched: 2 retried, 0 refused");
     expect(two.output).toMatch(/^retried: 2\n {2}\S+ {2}retry 1\n {2}\S+ {2}retry 1$/m);

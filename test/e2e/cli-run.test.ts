@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runtime/free-port.js";
-import { CLI, requireBuild, spawnNode } from "../support/cli.js";
+import { CLI, requireBuild, spawnNode, workerEnv } from "../support/cli.js";
 import { parsePrometheusText } from "../support/prometheus-text.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
@@ -18,13 +18,7 @@ describe("ingest-worker run", () => {
 
   it("serves health, readiness and Prometheus metrics, and exits 0 on SIGTERM", async () => {
     const port = await freePort();
-    const run = spawnNode([CLI, "run"], {
-      HTTP_PORT: String(port),
-      HTTP_HOST: "127.0.0.1",
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      LOG_LEVEL: "info",
-    });
+    const run = spawnNode([CLI, "run"], workerEnv(port, prefix));
     await run.waitForOutput(/ingest-worker running/);
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
@@ -47,13 +41,7 @@ describe("ingest-worker run", () => {
     const { port } = taken.address() as { port: number };
     try {
       for (const args of [["run"], ["simulate", "--port", String(port)]]) {
-        const run = spawnNode([CLI, ...args], {
-          HTTP_PORT: String(port),
-          HTTP_HOST: "127.0.0.1",
-          REDIS_URL: testRedisUrl(),
-          QUEUE_PREFIX: prefix,
-          LOG_LEVEL: "error",
-        });
+        const run = spawnNode([CLI, ...args], workerEnv(port, prefix, { LOG_LEVEL: "error" }));
         // Exiting at all is the point: the workers start before the port fails to bind.
         expect(await run.exited, run.output()).toBe(2);
         expect(run.output()).toContain(`ingest-worker: cannot listen on 127.0.0.1:${port}: already in use`);

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INLINE_FALLBACK_DELAY_MS, notifyOutboxKey } from "../../src/processors/every-target/notify.js";
-import { CLI, requireBuild, spawnNode } from "../support/cli.js";
+import { CLI, requireBuild, spawnNode, workerEnv } from "../support/cli.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -61,14 +61,7 @@ describe("notify outbox after a worker died mid-delivery", () => {
     });
     await redis.zadd(notifyOutboxKey(prefix), now - INLINE_FALLBACK_DELAY_MS - 1_000, entry);
 
-    const worker = spawnNode([CLI, "run"], {
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      HTTP_PORT: "0",
-      HTTP_HOST: "127.0.0.1",
-      NOTIFY_URLS: hookUrl,
-      LOG_LEVEL: "info",
-    });
+    const worker = spawnNode([CLI, "run"], workerEnv(0, prefix, { NOTIFY_URLS: hookUrl }));
     try {
       await worker.waitForOutput(/ingest-worker running/);
       // The sweep runs every 5 s; the job then delivers.

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runtime/free-port.js";
-import { requireBuild, spawnNode, type Spawned } from "../support/cli.js";
+import { requireBuild, spawnNode, workerEnv, type Spawned } from "../support/cli.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
 
 const run = promisify(execFile);
@@ -60,13 +60,7 @@ describe("the production install (what the image runs)", () => {
 
   it("runs the service: ready on Redis, exits 0 on SIGTERM", async () => {
     const port = await freePort();
-    const worker = spawnNode([cli, "run"], {
-      HTTP_PORT: String(port),
-      HTTP_HOST: "127.0.0.1",
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      LOG_LEVEL: "info",
-    });
+    const worker = spawnNode([cli, "run"], workerEnv(port, prefix));
     running.push(worker);
     await worker.waitForOutput(/ingest-worker running/);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runtime/free-port.js";
-import { CLI, requireBuild, spawnNode } from "../support/cli.js";
+import { CLI, requireBuild, spawnNode, workerEnv } from "../support/cli.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -78,26 +78,24 @@ describe("readiness during a graceful stop", () => {
       ].join("\n"),
     );
     const [port, adminPort] = [await freePort(), await freePort()];
-    const run = spawnNode([CLI, "run"], {
-      HTTP_PORT: String(port),
-      ADMIN_PORT: String(adminPort),
-      HTTP_HOST: "127.0.0.1",
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      ROUTES_FILE: routesFile,
-      S3_ENDPOINT: s3.url(),
-      AWS_ACCESS_KEY_ID: "drain",
-      AWS_SECRET_ACCESS_KEY: "drain",
-      // Never reached: the job is held at S3, before any upstream call.
-      ASSETS_BASE_URL: "http://127.0.0.1:9",
-      ASSETS_TOKEN: "unused",
-      INTAKE_TOKEN,
-      // Long enough never to cut the held job off on a loaded machine; the test ends it.
-      SHUTDOWN_TIMEOUT_MS: "120000",
-      // Exercises the wait between not-ready and the drain; nothing below depends on its length.
-      SHUTDOWN_DELAY_MS: "200",
-      LOG_LEVEL: "info",
-    });
+    const run = spawnNode(
+      [CLI, "run"],
+      workerEnv(port, prefix, {
+        ADMIN_PORT: String(adminPort),
+        ROUTES_FILE: routesFile,
+        S3_ENDPOINT: s3.url(),
+        AWS_ACCESS_KEY_ID: "drain",
+        AWS_SECRET_ACCESS_KEY: "drain",
+        // Never reached: the job is held at S3, before any upstream call.
+        ASSETS_BASE_URL: "http://127.0.0.1:9",
+        ASSETS_TOKEN: "unused",
+        INTAKE_TOKEN,
+        // Long enough never to cut the held job off on a loaded machine; the test ends it.
+        SHUTDOWN_TIMEOUT_MS: "120000",
+        // Exercises the wait between not-ready and the drain; nothing below depends on its length.
+        SHUTDOWN_DELAY_MS: "200",
+      }),
+    );
     try {
       await run.waitForOutput(/ingest-worker running/);
       const intake = `http://127.0.0.1:${port}`;

@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../src/runtime/free-port.js";
-import { CLI, requireBuild, spawnNode } from "../support/cli.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { CLI, requireBuild, spawnNode, workerEnv } from "../support/cli.js";
+import { cleanupPrefix, uniquePrefix, waitFor } from "../support/redis.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 
 /** The parts of an OTLP/JSON export request this test reads. */
 interface ExportRequest {
@@ -40,33 +41,21 @@ describe("ingest-worker run with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
     await new Promise<void>((done) => collector.listen(0, "127.0.0.1", done));
     const { port: collectorPort } = collector.address() as { port: number };
     const port = await freePort();
-    const run = spawnNode([CLI, "run"], {
-      HTTP_PORT: String(port),
-      HTTP_HOST: "127.0.0.1",
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      INTAKE_TOKEN: "otlp-token",
-      LOG_LEVEL: "info",
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`,
-      OTEL_SERVICE_NAME: "ingest-worker-otlp-test",
-    });
+    const run = spawnNode(
+      [CLI, "run"],
+      workerEnv(port, prefix, {
+        INTAKE_TOKEN: "otlp-token",
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}`,
+        OTEL_SERVICE_NAME: "ingest-worker-otlp-test",
+      }),
+    );
     try {
       await run.waitForOutput(/ingest-worker running/);
       expect(run.output()).toContain("exporting traces (OTLP)");
       const res = await fetch(`http://127.0.0.1:${port}/v1/events/s3`, {
         method: "POST",
         headers: { authorization: "Bearer otlp-token", "content-type": "application/json" },
-        body: JSON.stringify({
-          Records: [
-            {
-              eventVersion: "2.1",
-              eventSource: "aws:s3",
-              eventTime: new Date().toISOString(),
-              eventName: "ObjectCreated:Put",
-              s3: { bucket: { name: "media-in" }, object: { key: "otlp/a.json", size: 1, eTag: "e1" } },
-            },
-          ],
-        }),
+        body: JSON.stringify(s3PutNotification("media-in", [{ key: "otlp/a.json", eTag: "e1" }])),
       });
       expect(res.status).toBe(202);
       // No route: source-watch skips the event, which is enough to see the job's span exported.

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -27,6 +26,7 @@ import { parseRoutes } from "../../src/config/routes.js";
 import { UpstreamError } from "../../src/adapters/http/upstream-error.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { closeServer, listenOnLoopback } from "../support/loopback-server.js";
 import { waitFor } from "../support/wait-for-value.js";
 
 const SEED = path.resolve(process.cwd(), "../shared/seeds/003_414aa4b6acaa4b66.txt");
@@ -42,11 +42,6 @@ async function failure<E = UpstreamError>(
   );
   expect(error).toBeInstanceOf(type);
   return error as E;
-}
-
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 let sim: RunningSimulator;
@@ -94,7 +89,7 @@ beforeAll(async () => {
     res.writeHead(req.url?.startsWith("/ok/") ? 200 : 404, { "content-type": "image/png" });
     res.end("png-bytes");
   });
-  originUrl = await listen(origin);
+  originUrl = await listenOnLoopback(origin);
   hook = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -104,14 +99,14 @@ beforeAll(async () => {
       res.end();
     });
   });
-  hookUrl = `${await listen(hook)}/v1/events/cloudevents`;
+  hookUrl = `${await listenOnLoopback(hook)}/v1/events/cloudevents`;
   sim = await startSimulator({ port: 0, speed: 1000, holdMs: 5_000 });
 });
 
 afterAll(async () => {
   await sim.stop();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
-  await new Promise<void>((resolve) => hook.close(() => resolve()));
+  await closeServer(origin);
+  await closeServer(hook);
 });
 
 beforeEach(() => {
@@ -379,7 +374,7 @@ describe("AEM adapter against a server shaped like the seed", () => {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ id: UNKNOWN_JOB, state: "Failed", progress: {}, errors: [], warnings: [] }));
     });
-    const url = await listen(server);
+    const url = await listenOnLoopback(server);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const aem = createAemAdapter({ upstream: "aem-seed", baseUrl: url, apiKey: "k" });
     closers.push(() => aem.close());
@@ -406,7 +401,7 @@ describe("AEM adapter with states it does not know", () => {
         ),
       );
     });
-    const url = await listen(server);
+    const url = await listenOnLoopback(server);
     closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const aem = createAemAdapter({ upstream: "aem-odd", baseUrl: url, apiKey: "k" });
     closers.push(() => aem.close());

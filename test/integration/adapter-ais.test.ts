@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { buildAtomFeed, type AtomEntryInput } from "../../src/adapters/ais/atom-feed.js";
 import { createAisAdapter, type AisAdapter } from "../../src/adapters/ais/ais-adapter.js";
 import { createUpstreamClient } from "../../src/adapters/http/upstream-client.js";
@@ -10,44 +10,30 @@ import { isSettled, mapJobState, mapTaskState } from "../../src/adapters/ais/ais
 import { normalizeTask } from "../../src/adapters/ais/task-normalizer.js";
 import { UpstreamConfigError, upstreamSettingsFromEnv } from "../../src/adapters/upstream-settings.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import {
-  AdapterPool,
   createPushFeed as createHarnessFeed,
   FAST_RETRY,
-  SIM_SPEED,
+  QUICK_AIS_SCENARIO,
   readSeed,
   simCounts,
   simEnv,
   upstreamFailure,
+  useContractSimulator,
   waitFor,
 } from "../support/adapter-harness.js";
 
 const COMPANY = "7";
 
-let sim: RunningSimulator;
-const pool = new AdapterPool();
+const { sim, pool } = useContractSimulator(11);
 let ais: AisAdapter;
 
-beforeAll(async () => {
-  // holdMs bounds how long a `timeout` fault keeps a socket; the client gives up well before it.
-  sim = await startSimulator({ port: 0, speed: SIM_SPEED, seed: 11, holdMs: 5_000 });
-});
-afterAll(async () => {
-  await pool.closeAll();
-  await sim.stop();
-});
 beforeEach(() => {
-  sim.reset();
-  sim.setScenario({ modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } });
-  ais = pool.make(simEnv(sim, { AIS_COMPANY_ID: COMPANY })).ais;
-});
-afterEach(async () => {
-  await pool.closeAll();
+  sim().setScenario(QUICK_AIS_SCENARIO);
+  ais = pool.make(simEnv(sim(), { AIS_COMPANY_ID: COMPANY })).ais;
 });
 
 function createPushFeed(companyId = COMPANY): Promise<string> {
-  return createHarnessFeed(sim, companyId);
+  return createHarnessFeed(sim(), companyId);
 }
 
 function entry(id: string, options: { video?: boolean; image?: boolean } = {}): AtomEntryInput {
@@ -109,7 +95,7 @@ describe("AIS adapter: happy path", () => {
   });
 
   it("reads tasks a tenant sends under other field names, and reports the items it cannot read", async () => {
-    sim.setScenario({
+    sim().setScenario({
       modules: {
         ais: {
           jobQueuedMs: 50,
@@ -149,7 +135,7 @@ describe("AIS adapter: happy path", () => {
     expect((await ais.retryTask(tasks[0]!.id))?.id).toBe(tasks[0]!.id);
 
     // A tenant whose tasks carry no id (taskFields is replaced as a whole): every item is reported.
-    sim.setScenario({ modules: { ais: { taskFields: { id: null } } } });
+    sim().setScenario({ modules: { ais: { taskFields: { id: null } } } });
     const bare = await ais.readTasks(feedId, jobId);
     expect(bare.tasks).toEqual([]);
     expect(bare.unreadable).toHaveLength(2);
@@ -162,14 +148,14 @@ describe("AIS adapter: happy path", () => {
     const feedId = await createPushFeed();
     const entries = Array.from({ length: 12 }, (_, i) => entry(`p${i}`, { image: true }));
     const { jobId } = await ais.pushFeed(feedId, feedXml(...entries));
-    const client = createUpstreamClient(upstreamSettingsFromEnv(simEnv(sim), "AIS", FAST_RETRY));
+    const client = createUpstreamClient(upstreamSettingsFromEnv(simEnv(sim()), "AIS", FAST_RETRY));
     try {
       const paged = createAisAdapter({ client, companyId: COMPANY, taskPageSize: 5 });
       const tasks = await paged.listTasks(feedId, jobId);
       expect(tasks).toHaveLength(36);
       expect(new Set(tasks.map((t) => t.id)).size).toBe(36);
       // 7 full pages of 5 and a short one.
-      expect(simCounts(sim, "ais", "listImportTasks")["200"]).toBe(8);
+      expect(simCounts(sim(), "ais", "listImportTasks")["200"]).toBe(8);
     } finally {
       await client.close();
     }
@@ -185,14 +171,14 @@ describe("AIS adapter: happy path", () => {
   });
 
   it("refuses job paths without a companyId", async () => {
-    const adapters = pool.make(simEnv(sim));
+    const adapters = pool.make(simEnv(sim()));
     await expect(adapters.ais.getJob("1", "2")).rejects.toThrow(/AIS_COMPANY_ID/);
   });
 });
 
 describe("AIS adapter: remediation calls", () => {
   it("retries a failed task until the job is done", async () => {
-    sim.setScenario({ modules: { ais: { outcomes: { flaky: { failFirst: 1, taskTypes: ["VIDEO"] } } } } });
+    sim().setScenario({ modules: { ais: { outcomes: { flaky: { failFirst: 1, taskTypes: ["VIDEO"] } } } } });
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("flaky")));
     expect((await settledJob(feedId, jobId)).state).toBe("failed");
@@ -209,7 +195,9 @@ describe("AIS adapter: remediation calls", () => {
   });
 
   it("retries an asset's last import and a whole job", async () => {
-    sim.setScenario({ modules: { ais: { outcomes: { twice: { failFirst: 2, taskTypes: ["METADATA"] } } } } });
+    sim().setScenario({
+      modules: { ais: { outcomes: { twice: { failFirst: 2, taskTypes: ["METADATA"] } } } },
+    });
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("twice", { video: false })));
     expect((await settledJob(feedId, jobId)).state).toBe("failed");
@@ -225,7 +213,7 @@ describe("AIS adapter: remediation calls", () => {
   });
 
   it("aborts a stalled job, and aborting again is harmless", async () => {
-    sim.setScenario({ modules: { ais: { outcomes: { stuck: { stall: true } } } } });
+    sim().setScenario({ modules: { ais: { outcomes: { stuck: { stall: true } } } } });
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("stuck")));
     await waitFor("job running", async () =>
@@ -242,38 +230,38 @@ describe("AIS adapter: failures", () => {
   it("retries a 5xx on reads up to the attempt bound", async () => {
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("f1")));
-    sim.setScenario({ faults: { ais: { getImportJob: { errorRates: { "503": 1 } } } } });
+    sim().setScenario({ faults: { ais: { getImportJob: { errorRates: { "503": 1 } } } } });
     const error = await upstreamFailure(() => ais.getJob(feedId, jobId));
     expect(error).toMatchObject({ status: 503, retryable: true, ambiguous: false, attempts: 3 });
-    expect(simCounts(sim, "ais", "getImportJob")["503"]).toBe(3);
+    expect(simCounts(sim(), "ais", "getImportJob")["503"]).toBe(3);
 
-    sim.setScenario({ faults: { ais: { getImportJob: null } } });
+    sim().setScenario({ faults: { ais: { getImportJob: null } } });
     expect((await ais.getJob(feedId, jobId)).id).toBe(jobId);
   });
 
   it("never repeats a push: a 5xx is ambiguous and surfaces after one attempt", async () => {
     const feedId = await createPushFeed();
-    sim.setScenario({ faults: { ais: { pushV2: { errorRates: { "502": 1 } } } } });
+    sim().setScenario({ faults: { ais: { pushV2: { errorRates: { "502": 1 } } } } });
     const error = await upstreamFailure(() => ais.pushFeed(feedId, feedXml(entry("a1"))));
     expect(error).toMatchObject({ status: 502, ambiguous: true, attempts: 1, operation: "pushFeedV2" });
-    expect(simCounts(sim, "ais", "pushV2")).toEqual({ "502": 1 });
+    expect(simCounts(sim(), "ais", "pushV2")).toEqual({ "502": 1 });
   });
 
   it("reports a push whose answer was lost as ambiguous; the job can be found by listing", async () => {
     const feedId = await createPushFeed();
-    sim.setScenario({ faults: { ais: { pushV2: { errorAfterEffect: { reset: 1 } } } } });
+    sim().setScenario({ faults: { ais: { pushV2: { errorAfterEffect: { reset: 1 } } } } });
     const error = await upstreamFailure(() => ais.pushFeed(feedId, feedXml(entry("lost"))));
     expect(error).toMatchObject({ status: "reset", ambiguous: true, attempts: 1 });
     // Reconcile before pushing again: the push did take effect.
     const jobs = await ais.listJobs(feedId);
     expect(jobs).toHaveLength(1);
-    expect(sim.stats().modules.ais?.pushes).toMatchObject({ total: 1 });
+    expect(sim().stats().modules.ais?.pushes).toMatchObject({ total: 1 });
   });
 
   it("retries connection resets on reads", async () => {
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("r1")));
-    sim.setScenario({ faults: { ais: { listImportTasks: { errorRates: { reset: 1 } } } } });
+    sim().setScenario({ faults: { ais: { listImportTasks: { errorRates: { reset: 1 } } } } });
     const error = await upstreamFailure(() => ais.listTasks(feedId, jobId));
     expect(error).toMatchObject({ status: "reset", retryable: true, ambiguous: false, attempts: 3 });
   });
@@ -281,13 +269,15 @@ describe("AIS adapter: failures", () => {
   it("waits out a short Retry-After and gives a long one back to the caller", async () => {
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("t1")));
-    sim.setScenario({ faults: { ais: { getImportJob: { burst429: { count: 2, retryAfterSeconds: 1 } } } } });
+    sim().setScenario({
+      faults: { ais: { getImportJob: { burst429: { count: 2, retryAfterSeconds: 1 } } } },
+    });
     const started = Date.now();
     expect((await ais.getJob(feedId, jobId)).id).toBe(jobId);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
-    expect(simCounts(sim, "ais", "getImportJob")).toMatchObject({ "429": 2, "200": 1 });
+    expect(simCounts(sim(), "ais", "getImportJob")).toMatchObject({ "429": 2, "200": 1 });
 
-    sim.setScenario({
+    sim().setScenario({
       faults: { ais: { getImportJob: { burst429: { count: 1, retryAfterSeconds: 120 } } } },
     });
     const error = await upstreamFailure(() => ais.getJob(feedId, jobId));
@@ -297,10 +287,10 @@ describe("AIS adapter: failures", () => {
   it("times out a request the server never answers", async () => {
     const feedId = await createPushFeed();
     const { jobId } = await ais.pushFeed(feedId, feedXml(entry("slow")));
-    const impatient = pool.make(simEnv(sim, { AIS_COMPANY_ID: COMPANY, AIS_TIMEOUT_MS: "300" }), {
+    const impatient = pool.make(simEnv(sim(), { AIS_COMPANY_ID: COMPANY, AIS_TIMEOUT_MS: "300" }), {
       retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
     }).ais;
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         ais: { getImportJob: { errorRates: { timeout: 1 } }, pushV2: { errorRates: { timeout: 1 } } },
       },
@@ -323,7 +313,7 @@ describe("AIS adapter: failures", () => {
 
   it("sends the token: a wrong one gets 401 after one fresh attempt", async () => {
     const wrong = pool.make(
-      simEnv(sim, { AIS_COMPANY_ID: COMPANY, AIS_TOKEN: "not-the-simulator-token" }),
+      simEnv(sim(), { AIS_COMPANY_ID: COMPANY, AIS_TOKEN: "not-the-simulator-token" }),
     ).ais;
     const error = await upstreamFailure(() => wrong.listJobs("1"));
     expect(error).toMatchObject({ status: 401, retryable: false, attempts: 2 });
@@ -332,33 +322,33 @@ describe("AIS adapter: failures", () => {
 
 describe("AIS adapter: OAuth client credentials", () => {
   function oauthEnv() {
-    return simEnv(sim, {
+    return simEnv(sim(), {
       AIS_COMPANY_ID: COMPANY,
       AIS_TOKEN: "",
-      AIS_OAUTH_TOKEN_URL: `${sim.urls.ais}/oauth/token`,
+      AIS_OAUTH_TOKEN_URL: `${sim().urls.ais}/oauth/token`,
       AIS_CLIENT_ID: "worker",
       AIS_CLIENT_SECRET: "s3cret",
     });
   }
 
   it("refreshes a token the server expired early: 401, new token, success", async () => {
-    sim.setScenario({ auth: { tokenTtlMs: 300, clientId: "worker", clientSecret: "s3cret" } });
+    sim().setScenario({ auth: { tokenTtlMs: 300, clientId: "worker", clientSecret: "s3cret" } });
     // A stopped clock keeps the client's copy "fresh", so only the server's 401 can reveal expiry.
     const frozen = Date.now();
     const adapters = pool.make(oauthEnv(), { ...FAST_RETRY, now: () => frozen });
     const feedId = await createPushFeed();
     const { jobId } = await adapters.ais.pushFeed(feedId, feedXml(entry("o1")));
     const issuedBy = Date.now();
-    expect(simCounts(sim, "ais", "oauthToken")).toEqual({ "200": 1 });
+    expect(simCounts(sim(), "ais", "oauthToken")).toEqual({ "200": 1 });
 
     await waitFor("the first token to expire", async () => (Date.now() > issuedBy + 350 ? true : undefined));
     expect((await adapters.ais.getJob(feedId, jobId)).id).toBe(jobId);
-    expect(simCounts(sim, "ais", "getImportJob")).toEqual({ "401": 1, "200": 1 });
-    expect(simCounts(sim, "ais", "oauthToken")).toEqual({ "200": 2 });
+    expect(simCounts(sim(), "ais", "getImportJob")).toEqual({ "401": 1, "200": 1 });
+    expect(simCounts(sim(), "ais", "oauthToken")).toEqual({ "200": 2 });
   });
 
   it("refreshes ahead of expiry without a 401", async () => {
-    sim.setScenario({ auth: { tokenTtlMs: 1_000 } });
+    sim().setScenario({ auth: { tokenTtlMs: 1_000 } });
     const adapters = pool.make(oauthEnv());
     const feedId = await createPushFeed();
     const { jobId } = await adapters.ais.pushFeed(feedId, feedXml(entry("o2")));
@@ -366,12 +356,12 @@ describe("AIS adapter: OAuth client credentials", () => {
     // expires_in is 1 s; the client refreshes 10% early, so past 900 ms it must fetch a new one.
     await waitFor("the refresh point", async () => (Date.now() > firstTokenBy + 950 ? true : undefined));
     expect((await adapters.ais.getJob(feedId, jobId)).id).toBe(jobId);
-    expect(simCounts(sim, "ais", "oauthToken")).toEqual({ "200": 2 });
-    expect(simCounts(sim, "ais", "getImportJob")).toEqual({ "200": 1 });
+    expect(simCounts(sim(), "ais", "oauthToken")).toEqual({ "200": 2 });
+    expect(simCounts(sim(), "ais", "getImportJob")).toEqual({ "200": 1 });
   });
 
   it("fails clearly when the client credentials are rejected", async () => {
-    sim.setScenario({ auth: { clientId: "someone-else" } });
+    sim().setScenario({ auth: { clientId: "someone-else" } });
     const adapters = pool.make(oauthEnv());
     const error = await upstreamFailure(() => adapters.ais.listJobs("1"));
     expect(error).toMatchObject({ upstream: "ais-oauth", status: 401 });
@@ -381,7 +371,7 @@ describe("AIS adapter: OAuth client credentials", () => {
 
 describe("upstream settings from the environment", () => {
   it("names the missing base URL and credentials", () => {
-    const env = simEnv(sim);
+    const env = simEnv(sim());
     expect(() => upstreamSettingsFromEnv({ ...env, AEM_BASE_URL: undefined }, "AEM")).toThrow(
       UpstreamConfigError,
     );
@@ -395,10 +385,10 @@ describe("upstream settings from the environment", () => {
   });
 
   it("uses the timeout for headers and body, and labels the upstream", () => {
-    const settings = upstreamSettingsFromEnv(simEnv(sim, { STATUS_TIMEOUT_MS: "2500" }), "STATUS");
+    const settings = upstreamSettingsFromEnv(simEnv(sim(), { STATUS_TIMEOUT_MS: "2500" }), "STATUS");
     expect(settings).toMatchObject({
       upstream: "status",
-      baseUrl: sim.urls.status,
+      baseUrl: sim().urls.status,
       headersTimeoutMs: 2500,
       bodyTimeoutMs: 2500,
       connectTimeoutMs: 2500,
@@ -409,9 +399,9 @@ describe("upstream settings from the environment", () => {
     const dir = await mkdtemp(join(tmpdir(), "adapter-token-"));
     try {
       const file = join(dir, "token");
-      await writeFile(file, `${sim.token}\n`);
+      await writeFile(file, `${sim().token}\n`);
       const adapters = pool.make(
-        simEnv(sim, { AIS_COMPANY_ID: COMPANY, AIS_TOKEN: "stale-static-token", AIS_TOKEN_FILE: file }),
+        simEnv(sim(), { AIS_COMPANY_ID: COMPANY, AIS_TOKEN: "stale-static-token", AIS_TOKEN_FILE: file }),
       );
       expect(await adapters.ais.listJobs(await createPushFeed())).toEqual([]);
     } finally {

@@ -1,30 +1,20 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ImageRejectedError, withoutUrlQuery } from "../../src/adapters/images/image-rejected-error.js";
 import type { ImagesAdapter } from "../../src/adapters/images/images-adapter.js";
 import { imagePackSchema } from "../../src/adapters/images/images-schemas.js";
 import { isImageRejectedError } from "../../src/adapters/index.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import {
-  AdapterPool,
-  SIM_SPEED,
   readSeed,
   simCounts,
   simEnv,
   upstreamFailure,
+  useContractSimulator,
 } from "../support/adapter-harness.js";
+import { PNG_FILE, startImageOrigin, TEXT_FILE, type ImageOrigin } from "../support/image-origin.js";
 
-/** A 1×1 PNG: the smallest real image the service must accept. */
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
-
-let sim: RunningSimulator;
-let origin: Server;
+const { sim, pool } = useContractSimulator(9);
+let origin: ImageOrigin;
 let originUrl: string;
-const pool = new AdapterPool();
 let images: ImagesAdapter;
 
 /** What a presigned S3 URL looks like: the query is the credential. */
@@ -33,35 +23,16 @@ const presigned = (path: string) =>
 
 beforeAll(async () => {
   // The source the service downloads from, standing in for S3: a PNG, a text file, a 404.
-  origin = createServer((req, res) => {
-    const path = (req.url ?? "").split("?")[0];
-    if (path === "/poster.png") {
-      res.writeHead(200, { "content-type": "image/png" });
-      res.end(PNG);
-    } else if (path === "/notes.txt") {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.end("not an image at all");
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
-  sim = await startSimulator({ port: 0, speed: SIM_SPEED, seed: 9, holdMs: 5_000 });
+  origin = await startImageOrigin((path) =>
+    path === "/poster.png" ? PNG_FILE : path === "/notes.txt" ? TEXT_FILE : undefined,
+  );
+  originUrl = origin.url;
 });
 afterAll(async () => {
-  await pool.closeAll();
-  await sim.stop();
-  origin.closeAllConnections();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
+  await origin.close();
 });
 beforeEach(() => {
-  sim.reset();
-  images = pool.make(simEnv(sim, { IMAGES_CACHE_ENVIRONMENT: "test", IMAGES_CACHE_TENANT: "acme" })).images;
-});
-afterEach(async () => {
-  await pool.closeAll();
+  images = pool.make(simEnv(sim(), { IMAGES_CACHE_ENVIRONMENT: "test", IMAGES_CACHE_TENANT: "acme" })).images;
 });
 
 describe("Images adapter: happy path", () => {
@@ -84,8 +55,8 @@ describe("Images adapter: happy path", () => {
     expect((await images.getImagePack(id))?.locations.main?.imageId).toBe(again.imageId);
 
     expect(await images.invalidateCache(id)).toEqual({ status: "invalidated" });
-    expect(sim.stats().modules.imageCache).toMatchObject({ invalidations: 1 });
-    expect(simCounts(sim, "imageCache", "invalidateImagePackCache")).toEqual({ "204": 1 });
+    expect(sim().stats().modules.imageCache).toMatchObject({ invalidations: 1 });
+    expect(simCounts(sim(), "imageCache", "invalidateImagePackCache")).toEqual({ "204": 1 });
   });
 
   it("answers a missing pack with undefined, and its invalidation with not_found", async () => {
@@ -94,10 +65,10 @@ describe("Images adapter: happy path", () => {
   });
 
   it("skips forced invalidation when no cache URL is configured", async () => {
-    const bare = pool.make(simEnv(sim, { IMAGES_CACHE_URL: "" })).images;
+    const bare = pool.make(simEnv(sim(), { IMAGES_CACHE_URL: "" })).images;
     const { id } = await bare.createImagePack();
     expect(await bare.invalidateCache(id)).toEqual({ status: "not_configured" });
-    expect(sim.stats().modules.imageCache).toMatchObject({ invalidations: 0 });
+    expect(sim().stats().modules.imageCache).toMatchObject({ invalidations: 0 });
   });
 });
 
@@ -118,11 +89,11 @@ describe("Images adapter: rejected images", () => {
       expect(rejected.message).not.toContain("deadbeef");
     }
     // Not retried: one request per call.
-    expect(simCounts(sim, "images", "fetchImagePackLocationImage")).toEqual({ "422": 2 });
+    expect(simCounts(sim(), "images", "fetchImagePackLocationImage")).toEqual({ "422": 2 });
   });
 
   it("reports a scripted download failure with the service's reason", async () => {
-    sim.setScenario({ modules: { images: { failFetch: ["*/poster.png*"] } } });
+    sim().setScenario({ modules: { images: { failFetch: ["*/poster.png*"] } } });
     const { id } = await images.createImagePack();
     const error = await images.fetchImage(id, "thumb", presigned("/poster.png")).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ImageRejectedError);
@@ -151,7 +122,7 @@ describe("Images adapter: rejected images", () => {
 describe("Images adapter: failures", () => {
   it("repeats neither fetchImage nor createImagePack on 5xx (either may have landed): both ambiguous", async () => {
     const { id } = await images.createImagePack();
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         images: {
           fetchImagePackLocationImage: { errorRates: { "502": 1 } },
@@ -168,21 +139,21 @@ describe("Images adapter: failures", () => {
 
   it("recovers from a 429 burst with Retry-After", async () => {
     const { id } = await images.createImagePack();
-    sim.setScenario({
+    sim().setScenario({
       faults: { images: { getImagePack: { burst429: { count: 1, retryAfterSeconds: 1 } } } },
     });
     const started = Date.now();
     expect((await images.getImagePack(id))?.id).toBe(id);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(simCounts(sim, "images", "getImagePack")).toEqual({ "429": 1, "200": 1 });
+    expect(simCounts(sim(), "images", "getImagePack")).toEqual({ "429": 1, "200": 1 });
   });
 
   it("reports timeouts and connection resets; an answer lost after a fetch is ambiguous, not retried", async () => {
-    const impatient = pool.make(simEnv(sim, { IMAGES_TIMEOUT_MS: "300" }), {
+    const impatient = pool.make(simEnv(sim(), { IMAGES_TIMEOUT_MS: "300" }), {
       retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
     }).images;
     const { id } = await impatient.createImagePack();
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         images: { getImagePack: { errorRates: { timeout: 1 } } },
         imageCache: { invalidateImagePackCache: { errorRates: { reset: 1 } } },
@@ -198,20 +169,20 @@ describe("Images adapter: failures", () => {
       attempts: 2,
     });
 
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         images: { getImagePack: null, fetchImagePackLocationImage: { errorAfterEffect: { reset: 1 } } },
       },
     });
     const lost = await upstreamFailure(() => impatient.fetchImage(id, "main", presigned("/poster.png")));
     expect(lost).toMatchObject({ status: "reset", ambiguous: true, attempts: 1 });
-    expect(simCounts(sim, "images", "fetchImagePackLocationImage")).toEqual({ reset: 1 });
+    expect(simCounts(sim(), "images", "fetchImagePackLocationImage")).toEqual({ reset: 1 });
     // The fetch did happen upstream; the slot holds an image although no answer arrived.
     expect((await impatient.getImagePack(id))?.locations.main?.imageId).toEqual(expect.any(String));
   });
 
   it("needs the token for admin calls", async () => {
-    const wrong = pool.make(simEnv(sim, { IMAGES_TOKEN: "wrong-token-value" })).images;
+    const wrong = pool.make(simEnv(sim(), { IMAGES_TOKEN: "wrong-token-value" })).images;
     expect(await upstreamFailure(() => wrong.createImagePack())).toMatchObject({ status: 401, attempts: 2 });
     await wrong.ping();
   });
@@ -237,16 +208,16 @@ describe("Images adapter: seed 004", () => {
 
 describe("Asset binding adapter (seed 004: bind the pack by setting the asset's imagePackId)", () => {
   const bindEnv = (extra: Record<string, string> = {}) =>
-    simEnv(sim, { ASSET_BIND_BASE_URL: sim.urls.images, ...extra });
+    simEnv(sim(), { ASSET_BIND_BASE_URL: sim().urls.images, ...extra });
   const simAsset = async (assetId: string) => {
-    const res = await fetch(`${sim.urls.images}/api/assets/${assetId}`, {
-      headers: { authorization: `Bearer ${sim.token}` },
+    const res = await fetch(`${sim().urls.images}/api/assets/${assetId}`, {
+      headers: { authorization: `Bearer ${sim().token}` },
     });
     return (await res.json()) as Record<string, unknown>;
   };
 
   it("is off without ASSET_BIND_BASE_URL, and the seed names the field it sets", ({ skip }) => {
-    expect(pool.make(simEnv(sim)).assetBinding).toBeUndefined();
+    expect(pool.make(simEnv(sim())).assetBinding).toBeUndefined();
     const seed = readSeed("004_ff881a796ddc10fa.txt");
     if (seed === undefined) skip("../shared/seeds is not beside the checkout");
     expect(seed).toContain("Bind the returned ID to an asset by setting the asset's `imagePackId`");
@@ -259,18 +230,18 @@ describe("Asset binding adapter (seed 004: bind the pack by setting the asset's 
     expect(await binding.ensureBound("100", packId)).toEqual({ status: "bound" });
     expect((await simAsset("100")).imagePackId).toBe(packId);
     expect(await binding.ensureBound("100", packId)).toEqual({ status: "already_bound" });
-    expect(simCounts(sim, "images", "bindImagePack")).toEqual({ "200": 1 });
+    expect(simCounts(sim(), "images", "bindImagePack")).toEqual({ "200": 1 });
     expect(await binding.ensureBound("100", other)).toEqual({ status: "bound", previous: packId });
     expect((await simAsset("100")).imagePackId).toBe(other);
-    expect(sim.stats().modules.images).toMatchObject({ bindings: { writes: 2, redundant: 0 } });
+    expect(sim().stats().modules.images).toMatchObject({ bindings: { writes: 2, redundant: 0 } });
   });
 
   it("PUT sends the asset as read with imagePackId replaced, so the other fields survive", async () => {
     const binding = pool.make(bindEnv({ ASSET_BIND_METHOD: "PUT" })).assetBinding!;
     const { id: packId } = await images.createImagePack();
-    await fetch(`${sim.urls.images}/api/assets/7`, {
+    await fetch(`${sim().urls.images}/api/assets/7`, {
       method: "PATCH",
-      headers: { authorization: `Bearer ${sim.token}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${sim().token}`, "content-type": "application/json" },
       body: JSON.stringify({ title: "kept", genre: "news" }),
     });
     expect(await binding.ensureBound("7", packId)).toEqual({ status: "bound" });
@@ -279,7 +250,7 @@ describe("Asset binding adapter (seed 004: bind the pack by setting the asset's 
 
   it("takes the path from ASSET_BIND_PATH and answers an unknown asset with asset_not_found", async () => {
     const { id: packId } = await images.createImagePack();
-    sim.setScenario({ modules: { images: { missingAssets: ["404*"] } } });
+    sim().setScenario({ modules: { images: { missingAssets: ["404*"] } } });
     const binding = pool.make(bindEnv()).assetBinding!;
     expect(await binding.ensureBound("404-me", packId)).toEqual({
       status: "asset_not_found",
@@ -297,7 +268,7 @@ describe("Asset binding adapter (seed 004: bind the pack by setting the asset's 
   it("retries the write on 5xx (it is idempotent) and reports what it could not do", async () => {
     const binding = pool.make(bindEnv()).assetBinding!;
     const { id: packId } = await images.createImagePack();
-    sim.setScenario({ faults: { images: { bindImagePack: { errorRates: { "503": 1 } } } } });
+    sim().setScenario({ faults: { images: { bindImagePack: { errorRates: { "503": 1 } } } } });
     expect(await upstreamFailure(() => binding.ensureBound("5", packId))).toMatchObject({
       upstream: "assetBind",
       operation: "bindImagePack",

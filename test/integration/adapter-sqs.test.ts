@@ -1,4 +1,4 @@
-import { CreateQueueCommand, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   createSqsAdapter,
@@ -8,6 +8,7 @@ import {
 import { regionOfQueueUrl, sqsSettingsFromEnv } from "../../src/adapters/sqs/sqs-settings.js";
 import { upstreamRequests } from "../../src/metrics/upstream-metrics.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { simSqsClient, simSqsQueue } from "../support/sim-sqs.js";
 import { waitFor } from "../support/wait-for-value.js";
 
 let sim: RunningSimulator;
@@ -41,8 +42,7 @@ async function send(count: number, prefix = "m"): Promise<void> {
 }
 
 function queueStats(): Record<string, number> | undefined {
-  const sqs = sim.stats().modules.sqs as { queues: Record<string, Record<string, number>> } | undefined;
-  return sqs?.queues[queueName];
+  return simSqsQueue(sim, queueName);
 }
 
 function simCount(operation: string, status: string): number {
@@ -61,12 +61,7 @@ async function metricCount(operation: string, status: string): Promise<number> {
 beforeAll(async () => {
   // Speed 1: long polls and visibility timeouts are then real seconds, which the tests rely on.
   sim = await startSimulator({ port: 0, speed: 1, holdMs: 5_000 });
-  admin = new SQSClient({
-    endpoint: sim.urls.sqs,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  admin = simSqsClient(sim, 1);
 });
 
 afterAll(async () => {

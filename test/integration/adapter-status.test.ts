@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { buildAtomFeed } from "../../src/adapters/ais/atom-feed.js";
 import type { UpstreamClient, UpstreamRequest } from "../../src/adapters/http/upstream-client.js";
 import type { VimondAdapters } from "../../src/adapters/index.js";
@@ -7,43 +7,30 @@ import { vimondTenants } from "../../src/adapters/vimond-tenant.js";
 import { ingestDetailsSchema, ingestListSchema } from "../../src/adapters/status/status-schemas.js";
 import { mapIngestStatus, mapIngestTaskStatus } from "../../src/adapters/status/status-states.js";
 import { upstreamUnknownStates } from "../../src/metrics/upstream-metrics.js";
-import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import {
-  AdapterPool,
-  SIM_SPEED,
   createPushFeed,
   jsonBlocks,
+  QUICK_AIS_SCENARIO,
   readSeed,
   simCounts,
   simEnv,
   upstreamFailure,
+  useContractSimulator,
   waitFor,
 } from "../support/adapter-harness.js";
 
 const COMPANY = "3";
 
-let sim: RunningSimulator;
-const pool = new AdapterPool();
+const { sim, pool } = useContractSimulator(5);
 let adapters: VimondAdapters;
 let status: StatusAdapter;
 let feedId: string;
 
-beforeAll(async () => {
-  sim = await startSimulator({ port: 0, speed: SIM_SPEED, seed: 5, holdMs: 5_000 });
-});
-afterAll(async () => {
-  await pool.closeAll();
-  await sim.stop();
-});
 beforeEach(async () => {
-  sim.reset();
-  sim.setScenario({ modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } });
-  adapters = pool.make(simEnv(sim, { AIS_COMPANY_ID: COMPANY, STATUS_TENANT: "vimond" }));
+  sim().setScenario(QUICK_AIS_SCENARIO);
+  adapters = pool.make(simEnv(sim(), { AIS_COMPANY_ID: COMPANY, STATUS_TENANT: "vimond" }));
   status = adapters.status;
-  feedId = await createPushFeed(sim, COMPANY);
-});
-afterEach(async () => {
-  await pool.closeAll();
+  feedId = await createPushFeed(sim(), COMPANY);
 });
 
 /**
@@ -98,7 +85,7 @@ describe("Status adapter: ingest lifecycle", () => {
   });
 
   it("keeps the stage of a running ingest and cancels it", async () => {
-    sim.setScenario({ modules: { status: { durationsMs: { encoding: 600_000_000 } } } });
+    sim().setScenario({ modules: { status: { durationsMs: { encoding: 600_000_000 } } } });
     const assetId = await importVideo("v2");
     const running = await ingestOf(assetId, (s) => s === "running");
     const encoding = await waitFor("the ENCODING stage", async () => {
@@ -113,16 +100,16 @@ describe("Status adapter: ingest lifecycle", () => {
     expect(cancelled.tasks.at(-1)).toMatchObject({ name: "ENCODING", status: "cancelled" });
     // Cancelling what has ended is accepted and changes nothing.
     expect(await status.cancel(encoding.id)).toEqual({ status: "cancelled" });
-    expect(sim.stats().modules.status).toMatchObject({ cancels: 1 });
+    expect(sim().stats().modules.status).toMatchObject({ cancels: 1 });
   });
 
   it("reports failed ingests with the error's message, and skipped ones", async () => {
-    sim.setScenario({ modules: { status: { fractions: { failed: 1 } } } });
+    sim().setScenario({ modules: { status: { fractions: { failed: 1 } } } });
     const failedAsset = await importVideo("v3");
     const failed = await ingestOf(failedAsset, (s) => s === "failed");
     expect(failed.error).toMatch(/ENCODING failed/);
 
-    sim.setScenario({ modules: { status: { fractions: { failed: 0, skipped: 1 } } } });
+    sim().setScenario({ modules: { status: { fractions: { failed: 0, skipped: 1 } } } });
     const skippedAsset = await importVideo("v4");
     expect((await ingestOf(skippedAsset, (s) => s === "skipped")).progress).toBe(20);
   });
@@ -153,7 +140,7 @@ describe("Status adapter: tenant header", () => {
   it("sends X-Vimond-Tenant: another tenant sees nothing", async () => {
     const assetId = await importVideo("t1");
     const ingest = await ingestOf(assetId, () => true);
-    const other = pool.make(simEnv(sim, { STATUS_TENANT: "someone-else" })).status;
+    const other = pool.make(simEnv(sim(), { STATUS_TENANT: "someone-else" })).status;
     expect(await other.findIngests({ assetId })).toEqual([]);
     expect((await upstreamFailure(() => other.getIngest(ingest.id))).status).toBe(404);
     expect(await other.cancel(ingest.id)).toEqual({ status: "not_found" });
@@ -163,7 +150,7 @@ describe("Status adapter: tenant header", () => {
     const assetId = await importVideo("t2");
     const ingest = await ingestOf(assetId, () => true);
     // No tenant variable at all: the seed's `vimond`, which is the simulator's tenant.
-    const bare = pool.make(simEnv(sim)).status;
+    const bare = pool.make(simEnv(sim())).status;
     expect((await bare.findIngests({ assetId })).map((i) => i.id)).toEqual([ingest.id]);
     expect((await bare.getIngest(ingest.id)).id).toBe(ingest.id);
     // VIMOND_TENANT and the older IMAGES_CACHE_TENANT are where the header comes from next.
@@ -172,27 +159,27 @@ describe("Status adapter: tenant header", () => {
       { IMAGES_CACHE_TENANT: "acme" },
     ];
     for (const env of tenantEnvs) {
-      const other = pool.make(simEnv(sim, env)).status;
+      const other = pool.make(simEnv(sim(), env)).status;
       expect(await other.findIngests({ assetId })).toEqual([]);
     }
-    sim.setScenario({ modules: { status: { tenant: "acme" } } });
+    sim().setScenario({ modules: { status: { tenant: "acme" } } });
     const acmeAsset = await importVideo("t3");
-    const acme = pool.make(simEnv(sim, { VIMOND_TENANT: "acme" })).status;
+    const acme = pool.make(simEnv(sim(), { VIMOND_TENANT: "acme" })).status;
     await waitFor("acme's ingest", async () => (await acme.findIngests({ assetId: acmeAsset }))[0]);
     expect(await bare.findIngests({ assetId: acmeAsset })).toEqual([]);
   });
 
   it("picks the tenant: STATUS_TENANT, then VIMOND_TENANT, then IMAGES_CACHE_TENANT, then vimond", () => {
-    expect(vimondTenants(simEnv(sim))).toEqual({ status: "vimond", imageCache: "vimond" });
-    expect(vimondTenants(simEnv(sim, { IMAGES_CACHE_TENANT: "img" }))).toEqual({
+    expect(vimondTenants(simEnv(sim()))).toEqual({ status: "vimond", imageCache: "vimond" });
+    expect(vimondTenants(simEnv(sim(), { IMAGES_CACHE_TENANT: "img" }))).toEqual({
       status: "img",
       imageCache: "img",
     });
-    expect(vimondTenants(simEnv(sim, { VIMOND_TENANT: "v", IMAGES_CACHE_TENANT: "img" }))).toEqual({
+    expect(vimondTenants(simEnv(sim(), { VIMOND_TENANT: "v", IMAGES_CACHE_TENANT: "img" }))).toEqual({
       status: "v",
       imageCache: "img",
     });
-    expect(vimondTenants(simEnv(sim, { VIMOND_TENANT: "v", STATUS_TENANT: "s" }))).toEqual({
+    expect(vimondTenants(simEnv(sim(), { VIMOND_TENANT: "v", STATUS_TENANT: "s" }))).toEqual({
       status: "s",
       imageCache: "v",
     });
@@ -232,7 +219,7 @@ describe("Status adapter: tenant header", () => {
 
 describe("Status adapter: failures", () => {
   it("retries 5xx on reads and on cancel (DELETE is idempotent)", async () => {
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         status: { listIngests: { errorRates: { "502": 1 } }, cancelIngest: { errorRates: { "503": 1 } } },
       },
@@ -241,24 +228,24 @@ describe("Status adapter: failures", () => {
     expect(list).toMatchObject({ status: 502, retryable: true, attempts: 3 });
     const cancel = await upstreamFailure(() => status.cancel("x"));
     expect(cancel).toMatchObject({ status: 503, retryable: true, ambiguous: false, attempts: 3 });
-    expect(simCounts(sim, "status", "cancelIngest")).toEqual({ "503": 3 });
+    expect(simCounts(sim(), "status", "cancelIngest")).toEqual({ "503": 3 });
   });
 
   it("honours Retry-After on 429", async () => {
-    sim.setScenario({
+    sim().setScenario({
       faults: { status: { listIngests: { burst429: { count: 1, retryAfterSeconds: 1 } } } },
     });
     const started = Date.now();
     expect(await status.findIngests({ assetId: "1" })).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(950);
-    expect(simCounts(sim, "status", "listIngests")).toEqual({ "429": 1, "200": 1 });
+    expect(simCounts(sim(), "status", "listIngests")).toEqual({ "429": 1, "200": 1 });
   });
 
   it("reports timeouts and connection resets", async () => {
-    const impatient = pool.make(simEnv(sim, { STATUS_TIMEOUT_MS: "300" }), {
+    const impatient = pool.make(simEnv(sim(), { STATUS_TIMEOUT_MS: "300" }), {
       retry: { maxAttempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
     }).status;
-    sim.setScenario({
+    sim().setScenario({
       faults: {
         status: { getIngest: { errorRates: { timeout: 1 } }, listIngests: { errorRates: { reset: 1 } } },
       },

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseEnv, type Config } from "../../src/config/load.js";
 import { BOARD_PATH } from "../../src/http/board.js";
-import { startService, type Service } from "../../src/runtime/service.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import type { Service } from "../../src/runtime/service.js";
+import { startIdleService } from "../support/idle-service.js";
+import { cleanupPrefix, uniquePrefix } from "../support/redis.js";
 
 /**
  * ADMIN_PORT over real HTTP: the operator routes (metrics, Bull Board, ingests and queues API)
@@ -25,19 +25,7 @@ const notification = {
 
 async function startWorker(extra: Record<string, string>) {
   const prefix = uniquePrefix("admin-port");
-  const config: Config = {
-    env: parseEnv({
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      API_TOKEN,
-      INTAKE_TOKEN,
-      ...extra,
-    }),
-    routes: null,
-  };
-  const service = await startService(config, { runWorkers: false });
+  const service = await startIdleService(prefix, { API_TOKEN, INTAKE_TOKEN, ...extra });
   return { service, prefix };
 }
 

@@ -1,16 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
-import { createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
-import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { pendInAemFolder, startAemHarness } from "../support/aem-harness.js";
+import { damRoute, HARNESS_BUCKET, rawAssetsRoute, type ChainHarness } from "../support/chain-harness.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -19,43 +13,28 @@ const META_FOLDER = "/content/dam/features";
 let h: ChainHarness;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "aem-target",
-    routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: FOLDER } },
-      {
-        name: "dam-meta",
-        bucket: HARNESS_BUCKET,
-        prefix: "features/",
-        target: "aem",
-        aem: {
-          folder: META_FOLDER,
-          metadata: {
-            title: "dc:title",
-            summary: "dc:description",
-            categories: "dc:subject",
-            entryId: "news:entryId",
-            "metadata.season": "xmp:season",
-            "metadata.absent": "xmp:absent",
-            notAField: "x:bogus",
-          },
+  h = await startAemHarness("aem-target", [
+    damRoute(FOLDER),
+    {
+      name: "dam-meta",
+      bucket: HARNESS_BUCKET,
+      prefix: "features/",
+      target: "aem",
+      aem: {
+        folder: META_FOLDER,
+        metadata: {
+          title: "dc:title",
+          summary: "dc:description",
+          categories: "dc:subject",
+          entryId: "news:entryId",
+          "metadata.season": "xmp:season",
+          "metadata.absent": "xmp:absent",
+          notAField: "x:bogus",
         },
       },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: "raw" },
-      },
-    ],
-    steps: ["aem-import", "aem-poll"],
-    processors: (d) => [
-      stepProcessor("aem-import", createAemImportProcessor(d)),
-      stepProcessor("aem-poll", createAemPollProcessor(d)),
-    ],
-  });
+    },
+    rawAssetsRoute("raw"),
+  ]);
 });
 afterAll(async () => {
   await h?.stop();
@@ -67,11 +46,7 @@ function aemCalls(operation: string): Record<string, number> {
 }
 const count = (calls: Record<string, number>, status: string) => calls[status] ?? 0;
 
-/** Puts an object into the embedded S3 and returns its presigned URL, as source-watch would hand it on. */
-async function stored(key: string): Promise<string> {
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
-  return h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600);
-}
+const stored = (key: string) => storedObject(h, key);
 
 /** The route a seeded package goes through, and what its sidecar said besides the defaults. */
 interface SeedOptions {
@@ -85,34 +60,28 @@ async function seed(entryId: string, imageNames: string[], options: SeedOptions 
   const folder = route === "dam" ? FOLDER : META_FOLDER;
   const id = `aem-${entryId}-${randomUUID().slice(0, 8)}`;
   const dir = `news/${entryId}`;
-  await createRecord(h, {
-    id,
-    route,
-    target: "aem",
-    bucket: HARNESS_BUCKET,
-    key: `${dir}/${entryId}.json`,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId,
-    title: `Title ${entryId}`,
-    categories: [],
-    metadata: {},
-    ...options.sidecar,
-    updated: new Date().toISOString(),
-    video: { key: `${dir}/video.mp4`, url: await stored(`${dir}/video.mp4`), contentType: "video/mp4" },
-    images: await Promise.all(
-      imageNames.map(async (name) => ({
-        key: `${dir}/${name}`,
-        url: await stored(`${dir}/${name}`),
-        location: "main",
-      })),
-    ),
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
-  await h.deps.redis.rpush(`${h.prefix}:aem:${folder}:pending`, id);
+  await queuePackage(
+    h,
+    { id, route, target: "aem", key: `${dir}/${entryId}.json` },
+    {
+      entryId,
+      title: `Title ${entryId}`,
+      categories: [],
+      metadata: {},
+      ...options.sidecar,
+      updated: new Date().toISOString(),
+      video: { key: `${dir}/video.mp4`, url: await stored(`${dir}/video.mp4`), contentType: "video/mp4" },
+      images: await Promise.all(
+        imageNames.map(async (name) => ({
+          key: `${dir}/${name}`,
+          url: await stored(`${dir}/${name}`),
+          location: "main",
+        })),
+      ),
+      tombstone: false,
+    },
+  );
+  await pendInAemFolder(h, folder, id);
   return id;
 }
 

@@ -1,11 +1,11 @@
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { assetBindingOffWarning } from "../../src/adapters/asset-binding/asset-binding-settings.js";
-import { parseEnv, type Config } from "../../src/config/load.js";
+import { parseEnv } from "../../src/config/load.js";
 import { parseRoutes } from "../../src/config/routes.js";
 import { configureLogger } from "../../src/log/logger.js";
-import { startService } from "../../src/runtime/service.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import { captureLog } from "../support/captured-log.js";
+import { startIdleService } from "../support/idle-service.js";
+import { cleanupPrefix, uniquePrefix } from "../support/redis.js";
 
 /**
  * The worker says once, at start-up, that Vimond routes run without the asset binding: their image
@@ -33,15 +33,7 @@ const lines: string[] = [];
 const prefixes: string[] = [];
 
 beforeAll(() => {
-  configureLogger({
-    level: "warn",
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(chunk.toString("utf8"));
-        done();
-      },
-    }),
-  });
+  captureLog("warn", lines);
 });
 afterAll(async () => {
   configureLogger({});
@@ -52,19 +44,8 @@ afterAll(async () => {
 async function bindingWarnings(env: Record<string, string>, routes: unknown[]): Promise<string[]> {
   const prefix = uniquePrefix("asset-binding-startup");
   prefixes.push(prefix);
-  const config: Config = {
-    env: parseEnv({
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      ...UPSTREAM_ENV,
-      ...env,
-    }),
-    routes: parseRoutes({ routes }),
-  };
   const from = lines.length;
-  const service = await startService(config, { runWorkers: false });
+  const service = await startIdleService(prefix, { ...UPSTREAM_ENV, ...env }, parseRoutes({ routes }));
   await service.stop();
   return lines.slice(from).filter((line) => line.includes("ASSET_BIND_BASE_URL"));
 }

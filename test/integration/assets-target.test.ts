@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainActions } from "../../src/metrics/ingest-metrics.js";
 import {
   createAssetsPollProcessor,
   isTransientAssetError,
@@ -10,11 +9,14 @@ import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
 import {
-  createRecord,
+  damRoute,
   HARNESS_BUCKET,
+  rawAssetsRoute,
   startChainHarness,
   type ChainHarness,
 } from "../support/chain-harness.js";
+import { chainActionCount } from "../support/chain-actions.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 /** The simulator (like the API's `parentId`) wants a folder asset id, a GUID. */
@@ -24,17 +26,7 @@ let h: ChainHarness;
 beforeAll(async () => {
   h = await startChainHarness({
     label: "assets-target",
-    routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: "/content/dam/news" } },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: PARENT },
-      },
-    ],
+    routes: [damRoute("/content/dam/news"), rawAssetsRoute(PARENT)],
     steps: ["assets-register", "assets-poll"],
     processors: (d) => [
       stepProcessor("assets-register", createAssetsRegisterProcessor(d)),
@@ -59,27 +51,21 @@ function assetsStats() {
 async function register(name: string): Promise<string> {
   const id = `am-${name}-${randomUUID().slice(0, 8)}`;
   const key = `raw/${name}-${id}.mp4`;
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, "video bytes", { contentType: "video/mp4" });
-  await createRecord(h, {
-    id,
-    route: "am",
-    target: "asset-management",
-    bucket: HARNESS_BUCKET,
-    key,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId: name,
-    title: name,
-    categories: [],
-    metadata: {},
-    updated: new Date().toISOString(),
-    video: { key, url: await h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600), contentType: "video/mp4" },
-    images: [],
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
+  const url = await storedObject(h, key, "video bytes", { contentType: "video/mp4" });
+  await queuePackage(
+    h,
+    { id, route: "am", target: "asset-management", key },
+    {
+      entryId: name,
+      title: name,
+      categories: [],
+      metadata: {},
+      updated: new Date().toISOString(),
+      video: { key, url, contentType: "video/mp4" },
+      images: [],
+      tombstone: false,
+    },
+  );
   await h.deps.enqueue("assets-register", { ingestId: id }, { jobId: jobId("reg", id) });
   return id;
 }
@@ -89,11 +75,6 @@ async function terminal(id: string): Promise<IngestRecord> {
     const record = await h.deps.records.get(id);
     return record && ["completed", "failed"].includes(record.state) ? record : undefined;
   });
-}
-
-async function metric(action: string): Promise<number> {
-  const values = (await chainActions.get()).values;
-  return values.find((v) => v.labels.action === action)?.value ?? 0;
 }
 
 describe("asset-management target", () => {
@@ -113,13 +94,13 @@ describe("asset-management target", () => {
     await h.scenario({ modules: { assets: { failKeys: ["flaky-"], failFirst: 1 } } });
     try {
       const before = assetsStats();
-      const reprocessMetric = await metric("reprocess");
+      const reprocessMetric = await chainActionCount("reprocess");
       const id = await register("flaky");
       const record = await terminal(id);
       expect(record.state).toBe("completed");
       expect(record.attempts.reprocess).toBe(1);
       expect(assetsStats().reprocesses - before.reprocesses).toBe(1);
-      expect(await metric("reprocess")).toBe(reprocessMetric + 1);
+      expect(await chainActionCount("reprocess")).toBe(reprocessMetric + 1);
     } finally {
       await h.scenario({ modules: { assets: { failKeys: null, failFirst: null } } });
     }
@@ -148,14 +129,14 @@ describe("asset-management target", () => {
     await h.scenario({ faults: { assets: { registerAsset: { errorAfterEffect: { "500": 1 } } } } });
     try {
       const before = assetsStats();
-      const hits = await metric("reconcile_hit");
+      const hits = await chainActionCount("reconcile_hit");
       const id = await register("ambiguous");
       const record = await terminal(id);
       expect(record.state).toBe("completed");
       expect(h.sim.stats().requests["assets.registerAsset"]?.["500"]).toBeGreaterThanOrEqual(1);
       expect(assetsStats().registrations - before.registrations).toBe(1);
       expect(assetsStats().duplicateRegistrations - before.duplicateRegistrations).toBe(0);
-      expect(await metric("reconcile_hit")).toBe(hits + 1);
+      expect(await chainActionCount("reconcile_hit")).toBe(hits + 1);
       const found = await h.deps.assets!.findByLocation(HARNESS_BUCKET, record.key);
       expect(found?.id).toBe(record.upstream.managedAssetId);
     } finally {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chainActions } from "../../src/metrics/ingest-metrics.js";
 import { createAtomPushProcessor, feedKeys } from "../../src/processors/vimond/atom-push.js";
 import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { createJobPollProcessor } from "../../src/processors/vimond/job-poll.js";
@@ -14,6 +13,8 @@ import {
   startChainHarness,
   type ChainHarness,
 } from "../support/chain-harness.js";
+import { chainActionCount } from "../support/chain-actions.js";
+import { flushFeed, pendOnFeed } from "../support/feed-packages.js";
 import { waitFor } from "../support/redis.js";
 
 /** Branch processors of another engineer, reduced to "the branch went fine". */
@@ -28,33 +29,6 @@ function branchStubs(deps: ChainDeps) {
       return { outcome: "done" };
     }),
   ];
-}
-
-/**
- * The record as `RecordStore.create` writes it. Its CREATE script currently treats the terminal
- * states argument as the first field name (odd argument count, "must be strings or integers"), so
- * the hash is written here directly until that is fixed.
- */
-async function createRecord(h: ChainHarness, id: string, key: string): Promise<void> {
-  const now = String(Date.now());
-  await h.deps.redis.hset(h.deps.records.key(id), {
-    id,
-    route: "vimond",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key,
-    version: id,
-    state: "queued",
-    createdAt: now,
-    updatedAt: now,
-    eventAt: now,
-  });
-  await h.deps.redis.zadd(`${h.prefix}:ingests`, now, id);
-}
-
-async function action(name: string): Promise<number> {
-  const metric = await chainActions.get();
-  return metric.values.find((v) => v.labels.action === name)?.value ?? 0;
 }
 
 interface AisStats {
@@ -95,8 +69,7 @@ describe("atom-push", () => {
   /** What source-watch does for a package: record, package, pending list. */
   async function seed(entryId: string, extra: Partial<IngestPackage> = {}): Promise<string> {
     const id = `ing-${++seq}`;
-    await createRecord(h, id, `packages/${entryId}.json`);
-    await h.deps.records.setPackage(id, {
+    await pendOnFeed(h, id, {
       entryId,
       title: `Title of ${entryId}`,
       categories: ["news"],
@@ -107,17 +80,12 @@ describe("atom-push", () => {
       tombstone: false,
       ...extra,
     });
-    await h.deps.redis.rpush(feedKeys(h.prefix, h.mediaFeedId).pending, id);
     return id;
   }
 
   /** The flush source-watch enqueues for a window of arrivals. */
   async function flush(): Promise<void> {
-    await h.deps.enqueue(
-      "atom-push",
-      { mediaFeedId: h.mediaFeedId, companyId: HARNESS_COMPANY },
-      { jobId: jobId("push", h.mediaFeedId, "test", ++window), delay: h.env.ATOM_BATCH_MAX_WAIT_MS },
-    );
+    await flushFeed(h, ["test", ++window], h.env.ATOM_BATCH_MAX_WAIT_MS);
   }
 
   async function allEnded(ids: string[]) {
@@ -165,7 +133,7 @@ describe("atom-push", () => {
   });
 
   it("reconciles an ambiguous push instead of pushing again", async () => {
-    const hitsBefore = await action("reconcile_hit");
+    const hitsBefore = await chainActionCount("reconcile_hit");
     const resetsBefore = pushRequests("reset");
     // The push takes effect upstream, but its answer is lost.
     await h.scenario({ faults: { ais: { pushV2: { errorAfterEffect: { reset: 1 } } } } });
@@ -179,7 +147,7 @@ describe("atom-push", () => {
     const records = await allEnded(ids);
     expect(records.map((r) => r.state)).toEqual(["completed", "completed", "completed"]);
     expectOnePushPerVersion(entries);
-    expect(await action("reconcile_hit")).toBeGreaterThan(hitsBefore);
+    expect(await chainActionCount("reconcile_hit")).toBeGreaterThan(hitsBefore);
     expect(new Set(records.map((r) => r.upstream.importJobId)).size).toBe(1);
     const history = await h.deps.records.history(ids[0]!);
     expect(history.map((e) => e.message).join("\n")).toMatch(/reconciled: found in import job/);
@@ -252,8 +220,7 @@ describe("atom-push with a batch in flight", () => {
 
   async function seed(entryId: string): Promise<string> {
     const id = `held-${++seq}`;
-    await createRecord(h, id, `packages/${entryId}.json`);
-    await h.deps.records.setPackage(id, {
+    await pendOnFeed(h, id, {
       entryId,
       title: `Title of ${entryId}`,
       categories: [],
@@ -262,19 +229,10 @@ describe("atom-push with a batch in flight", () => {
       images: [],
       tombstone: false,
     });
-    await h.deps.redis.rpush(feedKeys(h.prefix, h.mediaFeedId).pending, id);
     return id;
   }
 
-  async function flush(name: string): Promise<string> {
-    const id = jobId("push", h.mediaFeedId, "held", name);
-    await h.deps.enqueue(
-      "atom-push",
-      { mediaFeedId: h.mediaFeedId, companyId: HARNESS_COMPANY },
-      { jobId: id },
-    );
-    return id;
-  }
+  const flush = (name: string): Promise<string> => flushFeed(h, ["held", name]);
 
   async function ended(ids: string[]) {
     return waitFor(`${ids.length} ingests to end`, async () => {

@@ -28,6 +28,22 @@ function recordingSink() {
   return { sink, events, state };
 }
 
+/** A poller of one target over the embedded S3 (or `s3`), on this file's prefix. */
+function pollerOf(
+  sink: EventSink,
+  target: { bucket: string; prefix: string },
+  options: { intervalMs?: number; s3?: S3Adapter } = {},
+): BucketPoller {
+  return new BucketPoller({
+    s3: options.s3 ?? adapter,
+    redis,
+    prefix,
+    sink,
+    targets: [target],
+    intervalMs: options.intervalMs ?? 60_000,
+  });
+}
+
 beforeAll(async () => {
   s3 = await startEmbeddedS3({ buckets: [BUCKET] });
   adapter = createS3Adapter({ region: "us-east-1", endpoint: s3.endpoint, forcePathStyle: true });
@@ -57,14 +73,7 @@ describe("bucket poller (embedded S3 ListObjectsV2, real Redis)", () => {
     await adapter.putObject(BUCKET, "poll-a/two words+%.mp4", "2");
     await adapter.putObject(BUCKET, "elsewhere/skip.mp4", "x");
     const { sink, events } = recordingSink();
-    const poller = new BucketPoller({
-      s3: adapter,
-      redis,
-      prefix,
-      sink,
-      targets: [target],
-      intervalMs: 60_000,
-    });
+    const poller = pollerOf(sink, target);
 
     const [first] = await poller.pollOnce();
     expect(first).toMatchObject({ listed: true, seen: 2, enqueued: 2 });
@@ -106,14 +115,7 @@ describe("bucket poller (embedded S3 ListObjectsV2, real Redis)", () => {
     const listing = [{ key: "poll-s/m.mp4", size: 1, eTag: "e-m", lastModified: second }];
     const stub = { list: async () => ({ objects: [...listing] }) } as unknown as S3Adapter;
     const { sink, events } = recordingSink();
-    const poller = new BucketPoller({
-      s3: stub,
-      redis,
-      prefix,
-      sink,
-      targets: [{ bucket: BUCKET, prefix: "poll-s/" }],
-      intervalMs: 60_000,
-    });
+    const poller = pollerOf(sink, { bucket: BUCKET, prefix: "poll-s/" }, { s3: stub });
     expect((await poller.pollOnce())[0]?.enqueued).toBe(1);
     listing.push({ key: "poll-s/a.mp4", size: 1, eTag: "e-a", lastModified: second });
     expect((await poller.pollOnce())[0]?.enqueued).toBe(1);
@@ -129,14 +131,7 @@ describe("bucket poller (embedded S3 ListObjectsV2, real Redis)", () => {
     const target = { bucket: BUCKET, prefix: "poll-b/" };
     await adapter.putObject(BUCKET, "poll-b/a.mp4", "a");
     const { sink, events, state } = recordingSink();
-    const poller = new BucketPoller({
-      s3: adapter,
-      redis,
-      prefix,
-      sink,
-      targets: [target],
-      intervalMs: 60_000,
-    });
+    const poller = pollerOf(sink, target);
     state.fail = true;
     await expect(poller.pollOnce()).rejects.toThrow(/Connection is closed/);
     expect(await redis.get(watermarkKey(prefix, target))).toBeNull();
@@ -166,14 +161,7 @@ describe("bucket poller (embedded S3 ListObjectsV2, real Redis)", () => {
   it("polls on its interval once started, and stops", async () => {
     const target = { bucket: BUCKET, prefix: "poll-d/" };
     const { sink, events } = recordingSink();
-    const poller = new BucketPoller({
-      s3: adapter,
-      redis,
-      prefix,
-      sink,
-      targets: [target],
-      intervalMs: 1000,
-    });
+    const poller = pollerOf(sink, target, { intervalMs: 1000 });
     poller.start();
     try {
       await adapter.putObject(BUCKET, "poll-d/late.mp4", "l");

@@ -1,22 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Job } from "bullmq";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CLOUDEVENTS_PATH, registerCloudEventRoutes } from "../../src/http/cloudevents-routes.js";
 import { aemEventHints } from "../../src/metrics/aem-event-metrics.js";
 import { damPath, readAemFiles } from "../../src/processors/aem/aem-files.js";
-import { createAemImportProcessor } from "../../src/processors/aem/aem-import.js";
-import { aemPollJobId, createAemPollProcessor } from "../../src/processors/aem/aem-poll.js";
-import { stepProcessor } from "../../src/processors/index.js";
+import { aemPollJobId } from "../../src/processors/aem/aem-poll.js";
 import { jobId } from "../../src/queues/job-options.js";
-import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { pendInAemFolder, startAemHarness } from "../support/aem-harness.js";
+import { damRoute, rawAssetsRoute, type ChainHarness } from "../support/chain-harness.js";
+import { closeServer, listenOnLoopback } from "../support/loopback-server.js";
+import { queuePackage, storedObject } from "../support/queued-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const FOLDER = "/content/dam/news";
@@ -35,26 +30,10 @@ const delivered: string[] = [];
 let captureUrl: string;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "cloudevents",
-    routes: [
-      { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder: FOLDER } },
-      {
-        name: "am",
-        bucket: HARNESS_BUCKET,
-        prefix: "raw/",
-        target: "asset-management",
-        trigger: "media",
-        assetManagement: { parentFolder: "raw" },
-      },
-    ],
-    steps: ["aem-import", "aem-poll"],
-    processors: (d) => [
-      stepProcessor("aem-import", createAemImportProcessor(d)),
-      stepProcessor("aem-poll", createAemPollProcessor(d)),
-    ],
-    // Polling would settle the ingests long after the test: only events can complete them.
-    env: { POLL_INITIAL_DELAY_MS: "600000", POLL_MAX_DELAY_MS: "600000" },
+  // Polling would settle the ingests long after the test: only events can complete them.
+  h = await startAemHarness("cloudevents", [damRoute(FOLDER), rawAssetsRoute("raw")], {
+    POLL_INITIAL_DELAY_MS: "600000",
+    POLL_MAX_DELAY_MS: "600000",
   });
   const shared = {
     records: h.deps.records,
@@ -82,50 +61,39 @@ beforeAll(async () => {
       res.writeHead(200).end();
     });
   });
-  await new Promise<void>((resolve) => capture.listen(0, "127.0.0.1", resolve));
-  const { port } = capture.address() as AddressInfo;
-  captureUrl = `http://127.0.0.1:${port}/hook`;
+  captureUrl = `${await listenOnLoopback(capture)}/hook`;
   await h.scenario({ modules: { aem: { webhookUrl: captureUrl } } });
 });
 afterAll(async () => {
   await app?.close();
   await closedApp?.close();
   await limitedApp?.close();
-  await new Promise<void>((resolve) => (capture ? capture.close(() => resolve()) : resolve()));
+  await closeServer(capture);
   await h?.stop();
 });
 
-async function stored(key: string): Promise<string> {
-  await h.deps.s3.putObject(HARNESS_BUCKET, key, `bytes of ${key}`);
-  return h.deps.s3.presignGet(HARNESS_BUCKET, key, 3600);
-}
+const stored = (key: string) => storedObject(h, key);
 
 /** A queued package (video + poster) handed to aem-import as source-watch does. */
 async function importPackage(entryId: string): Promise<string> {
   const id = `ce-${entryId}-${randomUUID().slice(0, 8)}`;
-  await createRecord(h, {
-    id,
-    route: "dam",
-    target: "aem",
-    bucket: HARNESS_BUCKET,
-    key: `ce/${entryId}.json`,
-    version: "v1",
-    eventAt: Date.now(),
-  });
-  await h.deps.records.setPackage(id, {
-    entryId,
-    title: entryId,
-    categories: [],
-    metadata: {},
-    updated: new Date().toISOString(),
-    video: { key: `ce/${entryId}/video.mp4`, url: await stored(`ce/${entryId}/video.mp4`) },
-    images: [
-      { key: `ce/${entryId}/poster.jpg`, url: await stored(`ce/${entryId}/poster.jpg`), location: "main" },
-    ],
-    tombstone: false,
-  });
-  await h.deps.records.transition(id, "queued");
-  await h.deps.redis.rpush(`${h.prefix}:aem:${FOLDER}:pending`, id);
+  await queuePackage(
+    h,
+    { id, route: "dam", target: "aem", key: `ce/${entryId}.json` },
+    {
+      entryId,
+      title: entryId,
+      categories: [],
+      metadata: {},
+      updated: new Date().toISOString(),
+      video: { key: `ce/${entryId}/video.mp4`, url: await stored(`ce/${entryId}/video.mp4`) },
+      images: [
+        { key: `ce/${entryId}/poster.jpg`, url: await stored(`ce/${entryId}/poster.jpg`), location: "main" },
+      ],
+      tombstone: false,
+    },
+  );
+  await pendInAemFolder(h, FOLDER, id);
   await h.deps.enqueue(
     "aem-import",
     { folder: FOLDER },

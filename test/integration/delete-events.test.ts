@@ -1,21 +1,19 @@
 import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { PartitionSet } from "../../src/ops/partition-set.js";
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3Client } from "../../src/adapters/s3/client.js";
-import { createEventSink } from "../../src/intake/accept.js";
-import { bridgeEmbeddedS3, type EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
+import type { EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
 import { objectVersionKey, type ObjectEvent } from "../../src/intake/object-event.js";
 import { eventsDropped } from "../../src/metrics/ingest-metrics.js";
 import { retryIngest } from "../../src/ops/ingest-actions.js";
 import { feedPendingKey } from "../../src/processors/every-target/hand-off.js";
-import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { sequencerKey } from "../../src/processors/every-target/stale-events.js";
 import { defineProcessor } from "../../src/queues/step.js";
-import { STEP, stepProcessor } from "../../src/processors/index.js";
+import { STEP } from "../../src/processors/index.js";
 import type { IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import { HARNESS_BUCKET, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import { runSourceWatchJob, startSourceWatchHarness, VOD_ROUTE } from "../support/source-watch-harness.js";
 
 /**
  * Issue 13, point 7: a delete event unpublishes only when the object is really gone. Real Redis,
@@ -23,32 +21,18 @@ import { waitFor } from "../support/redis.js";
  */
 
 const BUCKET = HARNESS_BUCKET;
-const ROUTES = [
-  {
-    name: "vod",
-    bucket: BUCKET,
-    prefix: "vod/",
-    target: "vimond",
-    deletes: "unpublish",
-    vimond: { mediaFeedId: "{feed}" },
-  },
-];
+const ROUTES = [VOD_ROUTE];
 
 let h: ChainHarness;
 let bridge: EmbeddedBridge;
 let client: S3Client;
 
 beforeAll(async () => {
-  h = await startChainHarness({
+  ({ h, bridge } = await startSourceWatchHarness({
     label: "delete-events",
     routes: ROUTES,
-    steps: ["source-watch", "atom-push"],
-    processors: (d) => [
-      stepProcessor("source-watch", createSourceWatchProcessor(d)),
-      defineProcessor(STEP["atom-push"], async () => ({ outcome: "done" as const })),
-    ],
-  });
-  bridge = bridgeEmbeddedS3(h.s3, createEventSink(h.queue("source-watch")));
+    next: [defineProcessor(STEP["atom-push"], async () => ({ outcome: "done" as const }))],
+  }));
   client = createS3Client({ region: "us-east-1", endpoint: h.s3.endpoint });
 });
 afterAll(async () => {
@@ -90,16 +74,7 @@ function deleteEvent(key: string, extra: Partial<ObjectEvent> = {}): ObjectEvent
   };
 }
 
-/** Adds a source-watch job (own id) and resolves with what the processor returned. */
-async function runEvent(event: ObjectEvent, jobId: string): Promise<{ outcome: string; reason?: string }> {
-  const job = await h.queue("source-watch").add("source-watch", { event, polls: 0 }, { jobId });
-  return waitFor(`job ${jobId}`, async () => {
-    const fresh = (await h.queue("source-watch").getJob(job.id!)) as Job | undefined;
-    const state = await fresh?.getState();
-    if (state === "failed") throw new Error(`job failed: ${fresh?.failedReason}`);
-    return state === "completed" ? (fresh?.returnvalue as { outcome: string; reason?: string }) : undefined;
-  });
-}
+const runEvent = (event: ObjectEvent, jobId: string) => runSourceWatchJob(h, event, jobId);
 
 async function tombstonesOf(key: string): Promise<IngestRecord[]> {
   const all = await h.deps.records.list({ limit: 500 });

@@ -1,19 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
-import { createRemediateProcessor } from "../../src/processors/vimond/remediate.js";
-import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
-import { stepProcessor } from "../../src/processors/index.js";
 import type { StepName } from "../../src/queues/names.js";
-import { packageSchema, runOf } from "../../src/records/ingest-record.js";
-import {
-  createProcessingRecord,
-  startChainHarness,
-  VIMOND_MAIN_ROUTE,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { runOf } from "../../src/records/ingest-record.js";
+import type { ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import { processingRecordWithPackage, startAfterJobPollHarness } from "../support/vimond-steps.js";
 
 /**
  * A job made for one run of an ingest must not act on a later run: an operator cancels a running
@@ -24,16 +16,7 @@ import { waitFor } from "../support/redis.js";
 let h: ChainHarness;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "earlier-run",
-    routes: [VIMOND_MAIN_ROUTE],
-    steps: ["status-track", "image-fetch", "remediate"],
-    processors: (d) => [
-      stepProcessor("status-track", createStatusTrackProcessor(d)),
-      stepProcessor("image-fetch", createImageFetchProcessor(d)),
-      stepProcessor("remediate", createRemediateProcessor(d)),
-    ],
-  });
+  h = await startAfterJobPollHarness("earlier-run", ["status-track", "image-fetch", "remediate"]);
 });
 afterAll(async () => {
   await h?.stop();
@@ -50,16 +33,9 @@ function upstreamRequests(): number {
 async function retriedIngest(): Promise<string> {
   const id = `er-${randomUUID()}`;
   const { records } = h.deps;
-  await createProcessingRecord(h, id);
-  await records.setPackage(
-    id,
-    packageSchema.parse({
-      entryId: id,
-      title: id,
-      updated: new Date().toISOString(),
-      images: [{ key: `${id}/poster.jpg`, url: "https://media.invalid/poster.jpg", location: "main" }],
-    }),
-  );
+  await processingRecordWithPackage(h, id, {
+    images: [{ key: `${id}/poster.jpg`, url: "https://media.invalid/poster.jpg", location: "main" }],
+  });
   expect(await records.transition(id, "cancelled")).toBeTruthy();
   const reopened = await records.reopen(id, ["failed", "cancelled"]);
   expect(reopened).toMatchObject({ ok: true, retry: 1 });

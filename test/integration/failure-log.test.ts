@@ -1,5 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { configureLogger } from "../../src/log/logger.js";
@@ -7,6 +6,7 @@ import { createSourceWatchProcessor } from "../../src/processors/every-target/so
 import { defineProcessor } from "../../src/queues/step.js";
 import { STEP, stepProcessor } from "../../src/processors/index.js";
 import { failIngestsOfJob } from "../../src/records/fail-job-ingests.js";
+import { captureLog } from "../support/captured-log.js";
 import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
 
@@ -19,15 +19,7 @@ const lines: string[] = [];
 let h: ChainHarness;
 
 beforeAll(async () => {
-  configureLogger({
-    level: "info",
-    destination: new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
-        done();
-      },
-    }),
-  });
+  captureLog("info", lines, { split: true });
   h = await startChainHarness({
     label: "failure-log",
     routes: [

@@ -1,72 +1,42 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import type { JobsOptions } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VimondAdapters } from "../../src/adapters/index.js";
-import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
-import { createNotifyProcessor } from "../../src/processors/every-target/notify.js";
-import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
-import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
-import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
+import type { IngestRecord } from "../../src/records/ingest-record.js";
 import { FAST_RETRY } from "../support/adapter-harness.js";
-import {
-  createProcessingRecord,
-  startChainHarness,
-  VIMOND_MAIN_ROUTE,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { PNG_FILE, startImageOrigin, TEXT_FILE, type ImageOrigin } from "../support/image-origin.js";
+import type { ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import {
+  processingRecordWithPackage,
+  startAfterJobPollHarness,
+  terminalRecord,
+} from "../support/vimond-steps.js";
 
-/** A 1×1 PNG: the smallest real image the service accepts. */
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
 /** Stands in for a presigned URL's credential: it must never reach the record. */
 const SIGNATURE = "X-Amz-Signature=feedfacecafe";
 
 let h: ChainHarness;
 let vimond: VimondAdapters;
-let origin: Server;
+let origin: ImageOrigin | undefined;
 let originUrl: string;
 
 beforeAll(async () => {
   // The source the Image Service downloads from, standing in for S3: PNGs and one text file.
-  origin = createServer((req, res) => {
-    const path = (req.url ?? "").split("?")[0] ?? "";
-    if (path.endsWith(".png")) {
-      res.writeHead(200, { "content-type": "image/png" });
-      res.end(PNG);
-    } else if (path.endsWith(".txt")) {
-      res.writeHead(200, { "content-type": "text/plain" });
-      res.end("not an image at all");
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
-  h = await startChainHarness({
-    label: "image-fetch",
-    routes: [VIMOND_MAIN_ROUTE],
-    steps: ["status-track", "image-fetch", "notify"],
+  origin = await startImageOrigin((path) =>
+    path.endsWith(".png") ? PNG_FILE : path.endsWith(".txt") ? TEXT_FILE : undefined,
+  );
+  originUrl = origin.url;
+  h = await startAfterJobPollHarness("image-fetch", ["status-track", "image-fetch", "notify"], {
     // The binding on, against the simulator's asset endpoint, as the demo and bench run it.
     simEnv: (sim) => ({ ASSET_BIND_BASE_URL: sim.urls.images }),
-    processors: (d) => [
-      stepProcessor("status-track", createStatusTrackProcessor(d)),
-      stepProcessor("image-fetch", createImageFetchProcessor(d)),
-      stepProcessor("notify", createNotifyProcessor(d)),
-    ],
   });
   vimond = h.deps.vimond!;
 });
 afterAll(async () => {
   await h?.stop();
-  origin?.closeAllConnections();
-  await new Promise<void>((resolve) => (origin ? origin.close(() => resolve()) : resolve()));
+  await origin?.close();
 });
 
 interface ImageSpec {
@@ -78,22 +48,13 @@ interface ImageSpec {
 /** A record with a package holding `images`, its branches opened as job-poll opens them. */
 async function newRecord(images: ImageSpec[], branches = ["image-fetch"]): Promise<string> {
   const id = `img-${randomUUID()}`;
-  await createProcessingRecord(h, id);
-  await h.deps.records.setPackage(
-    id,
-    packageSchema.parse({
-      entryId: id,
-      title: id,
-      updated: new Date().toISOString(),
-      images: images.map((image) => ({
-        key: `${id}/${image.file}`,
-        url: `${originUrl}/${id}/${image.file}?${SIGNATURE}`,
-        location: image.location,
-        ...(image.eTag ? { eTag: image.eTag } : {}),
-      })),
-    }),
-  );
-  await h.deps.records.startBranches(id, branches);
+  const packaged = images.map((image) => ({
+    key: `${id}/${image.file}`,
+    url: `${originUrl}/${id}/${image.file}?${SIGNATURE}`,
+    location: image.location,
+    ...(image.eTag ? { eTag: image.eTag } : {}),
+  }));
+  await processingRecordWithPackage(h, id, { images: packaged }, branches);
   return id;
 }
 
@@ -101,12 +62,7 @@ async function fetchImages(id: string, assetId: string, name = jobId("img", id),
   return h.queue("image-fetch").add("image-fetch", { ingestId: id, assetId }, { ...opts, jobId: name });
 }
 
-async function terminal(id: string): Promise<IngestRecord> {
-  return waitFor(`ingest ${id} to end`, async () => {
-    const record = await h.deps.records.get(id);
-    return record && TERMINAL_STATES.has(record.state) ? record : undefined;
-  });
-}
+const terminal = (id: string): Promise<IngestRecord> => terminalRecord(h, id);
 
 function imageStats() {
   const modules = h.sim.stats().modules;

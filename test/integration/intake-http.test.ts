@@ -9,6 +9,7 @@ import {
 import type { EventSink } from "../../src/intake/accept.js";
 import type { ObjectEvent } from "../../src/intake/object-event.js";
 import { snsStringToSign, verifySnsSignature } from "../../src/intake/sns-signature.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 
 const TOKEN = "s3cret-intake-token";
 const LIMIT = 4096;
@@ -30,18 +31,9 @@ const verifySns: typeof verifySnsSignature = (message) =>
   verifySnsSignature(message, { fetchCert: async () => publicPem });
 
 function s3Body(keys: string[], extra: unknown[] = []) {
-  return {
-    Records: [
-      ...keys.map((key, i) => ({
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        eventTime: "2024-05-01T12:00:00.000Z",
-        eventName: "ObjectCreated:Put",
-        s3: { bucket: { name: "media-in" }, object: { key, size: 10, eTag: `e${i}`, sequencer: `0A${i}` } },
-      })),
-      ...extra,
-    ],
-  };
+  const objects = keys.map((key, i) => ({ key, size: 10, eTag: `e${i}`, sequencer: `0A${i}` }));
+  const { Records } = s3PutNotification("media-in", objects, "2024-05-01T12:00:00.000Z");
+  return { Records: [...Records, ...extra] };
 }
 
 function snsSigned(fields: Record<string, string>, key: KeyObject = privateKey): Record<string, string> {
@@ -207,13 +199,14 @@ describe("POST /v1/events/s3", () => {
   it("confirms a signed subscription only toward an SNS host", async () => {
     const { app, subscribed } = await rig({ token: undefined });
     const good = "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=x&Token=t1";
-    const confirm = snsSigned({
-      Type: "SubscriptionConfirmation",
-      Message: "confirm",
-      SubscribeURL: good,
-      Token: "t1",
-    });
-    const res = await post(app, confirm, { "x-amz-sns-message-type": "SubscriptionConfirmation" });
+    /** A subscription confirmation naming `url`, signed with `key`. */
+    const confirmation = (url: string, token: string, key?: KeyObject) =>
+      snsSigned(
+        { Type: "SubscriptionConfirmation", Message: "confirm", SubscribeURL: url, Token: token },
+        key,
+      );
+    const asConfirmation = { "x-amz-sns-message-type": "SubscriptionConfirmation" };
+    const res = await post(app, confirmation(good, "t1"), asConfirmation);
     expect(res.statusCode).toBe(200);
     expect(subscribed).toEqual([good]);
 
@@ -223,19 +216,10 @@ describe("POST /v1/events/s3", () => {
       "https://sns.eu-west-1.amazonaws.com.evil.example/?x",
       "https://sns.eu-west-1.amazonaws.com:8443/?x",
     ]) {
-      const message = snsSigned({
-        Type: "SubscriptionConfirmation",
-        Message: "confirm",
-        SubscribeURL: evil,
-        Token: "t",
-      });
-      const refused = await post(app, message, { "x-amz-sns-message-type": "SubscriptionConfirmation" });
+      const refused = await post(app, confirmation(evil, "t"), asConfirmation);
       expect(refused.statusCode, evil).toBe(400);
     }
-    const unsigned = snsSigned(
-      { Type: "SubscriptionConfirmation", Message: "confirm", SubscribeURL: good, Token: "t1" },
-      otherKey,
-    );
+    const unsigned = confirmation(good, "t1", otherKey);
     expect((await post(app, unsigned, bearer)).statusCode).toBe(401);
     expect(subscribed).toEqual([good]);
   });

@@ -1,9 +1,7 @@
-import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureLogger } from "../../src/log/logger.js";
 import { aisUnplacedTasks } from "../../src/metrics/ais-task-metrics.js";
-import { chainActions } from "../../src/metrics/ingest-metrics.js";
-import { createAtomPushProcessor, feedKeys } from "../../src/processors/vimond/atom-push.js";
+import { createAtomPushProcessor } from "../../src/processors/vimond/atom-push.js";
 import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { createJobPollProcessor } from "../../src/processors/vimond/job-poll.js";
 import { createRemediateProcessor, isTransientTaskError } from "../../src/processors/vimond/remediate.js";
@@ -18,6 +16,9 @@ import {
   startChainHarness,
   type ChainHarness,
 } from "../support/chain-harness.js";
+import { captureLog } from "../support/captured-log.js";
+import { chainActionCount } from "../support/chain-actions.js";
+import { flushFeed, pendOnFeed } from "../support/feed-packages.js";
 import { waitFor } from "../support/redis.js";
 
 const STEPS = ["atom-push", "job-poll", "remediate", "status-track", "image-fetch"] as const;
@@ -45,18 +46,9 @@ function processors(deps: ChainDeps) {
   ];
 }
 
-async function action(name: string): Promise<number> {
-  const metric = await chainActions.get();
-  return metric.values.find((v) => v.labels.action === name)?.value ?? 0;
-}
-
 let seq = 0;
 
-/**
- * What source-watch does for a package: the record (written as `RecordStore.create` would; its
- * CREATE script currently fails on its own argument list), the package, the pending entry and a
- * flush of the feed.
- */
+/** What source-watch does for a package: record, package and pending entry, and a flush of the feed. */
 async function submit(h: ChainHarness, entryId: string, extra: Partial<IngestPackage> = {}): Promise<string> {
   const id = await stage(h, entryId, extra);
   await flush(h);
@@ -73,21 +65,7 @@ async function submitTogether(h: ChainHarness, entryIds: string[]): Promise<stri
 
 async function stage(h: ChainHarness, entryId: string, extra: Partial<IngestPackage> = {}): Promise<string> {
   const id = `ing-${++seq}`;
-  const now = String(Date.now());
-  await h.deps.redis.hset(h.deps.records.key(id), {
-    id,
-    route: "vimond",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `packages/${entryId}.json`,
-    version: id,
-    state: "queued",
-    createdAt: now,
-    updatedAt: now,
-    eventAt: now,
-  });
-  await h.deps.redis.zadd(`${h.prefix}:ingests`, now, id);
-  await h.deps.records.setPackage(id, {
+  await pendOnFeed(h, id, {
     entryId,
     title: `Title of ${entryId}`,
     categories: [],
@@ -98,16 +76,11 @@ async function stage(h: ChainHarness, entryId: string, extra: Partial<IngestPack
     tombstone: false,
     ...extra,
   });
-  await h.deps.redis.rpush(feedKeys(h.prefix, h.mediaFeedId).pending, id);
   return id;
 }
 
 async function flush(h: ChainHarness): Promise<void> {
-  await h.deps.enqueue(
-    "atom-push",
-    { mediaFeedId: h.mediaFeedId, companyId: HARNESS_COMPANY },
-    { jobId: jobId("push", h.mediaFeedId, "t", seq), delay: h.env.ATOM_BATCH_MAX_WAIT_MS },
-  );
+  await flushFeed(h, ["t", seq], h.env.ATOM_BATCH_MAX_WAIT_MS);
 }
 
 async function unplaced(reason: string): Promise<number> {
@@ -171,7 +144,7 @@ describe("job-poll and remediate", () => {
   });
 
   it("retries a VIDEO task that fails once, then completes", async () => {
-    const retriesBefore = await action("task_retry");
+    const retriesBefore = await chainActionCount("task_retry");
     await h.scenario({
       modules: { ais: { outcomes: { "flaky-video": { failFirst: 1, taskTypes: ["VIDEO"] } } } },
     });
@@ -179,7 +152,7 @@ describe("job-poll and remediate", () => {
     const record = await ended(h, id);
     expect(record.state).toBe("completed");
     expect(record.attempts.task_retry).toBe(1);
-    expect(await action("task_retry")).toBe(retriesBefore + 1);
+    expect(await chainActionCount("task_retry")).toBe(retriesBefore + 1);
     expect(h.sim.stats().requests["ais.retryImportTask"]?.["200"]).toBeGreaterThanOrEqual(1);
     expect(branchCalls.get(id)).toEqual(["status-track"]);
     const history = (await h.deps.records.history(id)).map((e) => e.message).join("\n");
@@ -201,7 +174,7 @@ describe("job-poll and remediate", () => {
   });
 
   it("cancels the video ingest the import started when another task fails permanently", async () => {
-    const cancelsBefore = await action("ingest_cancel");
+    const cancelsBefore = await chainActionCount("ingest_cancel");
     // The video keeps encoding (10 simulated hours) long after the metadata task failed.
     await h.scenario({
       modules: {
@@ -214,7 +187,7 @@ describe("job-poll and remediate", () => {
       const record = await ended(h, id);
       expect(record.state).toBe("failed");
       expect(record.lastError).toMatch(/^METADATA task failed permanently: INVALID_INPUT/);
-      expect(await action("ingest_cancel")).toBe(cancelsBefore + 1);
+      expect(await chainActionCount("ingest_cancel")).toBe(cancelsBefore + 1);
       const videoIngestId = record.upstream.videoIngestId;
       expect(videoIngestId).toBeDefined();
       const ingest = await requireVimond(h.deps).status.getIngest(videoIngestId!);
@@ -237,7 +210,7 @@ describe("job-poll and remediate", () => {
   });
 
   it("places tasks sent under other field names: nested, snake_case, lower-case types", async () => {
-    const retriesBefore = await action("task_retry");
+    const retriesBefore = await chainActionCount("task_retry");
     await h.scenario({
       modules: {
         ais: {
@@ -257,7 +230,7 @@ describe("job-poll and remediate", () => {
       expect(record.branches).toEqual({ "status-track": "ok", "image-fetch": "ok" });
       // The failed VIDEO task was recognised, its retry sent by its id, and its error read.
       expect(record.attempts.task_retry).toBe(1);
-      expect(await action("task_retry")).toBe(retriesBefore + 1);
+      expect(await chainActionCount("task_retry")).toBe(retriesBefore + 1);
       const history = (await h.deps.records.history(id)).map((e) => e.message).join("\n");
       expect(history).toMatch(/retried VIDEO task \d+ \(1\/3\): TRANSIENT_ERROR/);
     } finally {
@@ -282,7 +255,7 @@ describe("job-poll and remediate", () => {
   });
 
   it("aborts a one-entry job whose tasks name no entry when its ingest fails for good", async () => {
-    const abortsBefore = await action("job_abort");
+    const abortsBefore = await chainActionCount("job_abort");
     // METADATA fails for good while VIDEO never finishes: the job is still running when remediate
     // gives up, and its only other unfinished task is this ingest's own.
     await h.scenario({
@@ -326,7 +299,7 @@ describe("job-poll and remediate", () => {
       const record = await ended(h, id);
       expect(record.state).toBe("failed");
       expect(record.lastError).toMatch(/^METADATA task failed permanently: INVALID_INPUT/);
-      expect(await action("job_abort")).toBe(abortsBefore + 1);
+      expect(await chainActionCount("job_abort")).toBe(abortsBefore + 1);
       expect((await ais.getJob(h.mediaFeedId, importJobId)).state).toBe("aborted");
       const history = (await h.deps.records.history(id)).map((e) => e.message).join("\n");
       expect(history).toContain(`aborted import job ${importJobId}`);
@@ -375,7 +348,7 @@ describe("job-poll stuck deadline", () => {
   });
 
   it("aborts a stalled import job and fails its ingest as stuck", async () => {
-    const abortsBefore = await action("job_abort");
+    const abortsBefore = await chainActionCount("job_abort");
     await h.scenario({ modules: { ais: { outcomes: { stalled: { stall: true } } } } });
     const id = await submit(h, "stalled");
     const record = await ended(h, id);
@@ -383,7 +356,7 @@ describe("job-poll stuck deadline", () => {
     expect(record.lastError).toMatch(
       /^stuck: import job \d+ not settled after \d+ s \(state RUNNING\); aborted/,
     );
-    expect(await action("job_abort")).toBe(abortsBefore + 1);
+    expect(await chainActionCount("job_abort")).toBe(abortsBefore + 1);
     const job = await requireVimond(h.deps).ais.getJob(h.mediaFeedId, record.upstream.importJobId!);
     expect(job.state).toBe("aborted");
     expect(h.sim.stats().requests["status.cancelIngest"]).toBeUndefined();
@@ -395,15 +368,7 @@ describe("job-poll stuck deadline", () => {
     const readsBefore = h.sim.stats().requests["ais.listImportTasks"]?.["200"] ?? 0;
     await h.scenario({ modules: { ais: { taskFields: { entryId: null, entryUpdated: null } } } });
     const lines: string[] = [];
-    configureLogger({
-      level: "warn",
-      destination: new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(...chunk.toString("utf8").split("\n").filter(Boolean));
-          done();
-        },
-      }),
-    });
+    captureLog("warn", lines, { split: true });
     try {
       const ids = await submitTogether(h, ["nameless-a", "nameless-b"]);
       const records = await Promise.all(ids.map((id) => ended(h, id)));

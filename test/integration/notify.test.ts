@@ -2,7 +2,6 @@ import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
 import {
   createNotifyProcessor,
   INLINE_FALLBACK_DELAY_MS,
@@ -10,20 +9,15 @@ import {
   registerNotifications,
   sweepNotifyOutbox,
 } from "../../src/processors/every-target/notify.js";
-import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { NotifyPayload } from "../../src/queues/payloads.js";
 import { defineProcessor, type StepContext, type StepProcessor } from "../../src/queues/step.js";
 import { STEP, stepProcessor } from "../../src/processors/index.js";
 import type { TerminalListener } from "../../src/records/record-store.js";
-import {
-  createRecord,
-  HARNESS_BUCKET,
-  startChainHarness,
-  VIMOND_MAIN_ROUTE,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import { createRecord, HARNESS_BUCKET, type ChainHarness } from "../support/chain-harness.js";
+import { listenOnLoopback } from "../support/loopback-server.js";
 import { waitFor } from "../support/redis.js";
+import { startAfterJobPollHarness } from "../support/vimond-steps.js";
 
 const SECRET = "notify-test-secret";
 
@@ -63,18 +57,9 @@ beforeAll(async () => {
       res.writeHead(status).end();
     });
   });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
   // The query stands for a token in the webhook URL; it must not leak into errors or logs.
-  hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks/ingest?token=hook-token`;
-  h = await startChainHarness({
-    label: "notify",
-    routes: [VIMOND_MAIN_ROUTE],
-    steps: ["status-track", "image-fetch", "notify"],
-    processors: (d) => [
-      stepProcessor("status-track", createStatusTrackProcessor(d)),
-      stepProcessor("image-fetch", createImageFetchProcessor(d)),
-      stepProcessor("notify", createNotifyProcessor(d)),
-    ],
+  hookUrl = `${await listenOnLoopback(receiver)}/hooks/ingest?token=hook-token`;
+  h = await startAfterJobPollHarness("notify", ["status-track", "image-fetch", "notify"], {
     env: { NOTIFY_SECRET: SECRET },
   });
   registerNotifications(h.deps.records, h.deps.enqueue.bind(h.deps), [hookUrl]);

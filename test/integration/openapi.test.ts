@@ -1,10 +1,10 @@
 import { Validator } from "@seriousme/openapi-schema-validator";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseEnv, type Config } from "../../src/config/load.js";
 import { BOARD_PATH } from "../../src/http/board.js";
-import { startService, type Service } from "../../src/runtime/service.js";
-import { cleanupPrefix, testRedisUrl, uniquePrefix } from "../support/redis.js";
+import type { Service } from "../../src/runtime/service.js";
+import { startIdleService } from "../support/idle-service.js";
+import { cleanupPrefix, uniquePrefix } from "../support/redis.js";
 
 /**
  * The OpenAPI document of the worker as `startService` composes it (every route group the
@@ -65,19 +65,7 @@ function servedBy(route: string, documented: string): boolean {
 
 async function startWorker(extra: Record<string, string> = {}) {
   const prefix = uniquePrefix("openapi");
-  const config: Config = {
-    env: parseEnv({
-      REDIS_URL: testRedisUrl(),
-      QUEUE_PREFIX: prefix,
-      HTTP_HOST: "127.0.0.1",
-      HTTP_PORT: "0",
-      API_TOKEN,
-      INTAKE_TOKEN,
-      ...extra,
-    }),
-    routes: null,
-  };
-  const service = await startService(config, { runWorkers: false });
+  const service = await startIdleService(prefix, { API_TOKEN, INTAKE_TOKEN, ...extra });
   return { service, prefix, url: service.runtime.url! };
 }
 

@@ -13,6 +13,7 @@ import {
   startChainHarness,
   type ChainHarness,
 } from "../support/chain-harness.js";
+import { PNG } from "../support/image-origin.js";
 import { waitFor } from "../support/redis.js";
 
 /**
@@ -25,11 +26,6 @@ import { waitFor } from "../support/redis.js";
 
 const BUCKET = HARNESS_BUCKET;
 const FOLDER = "/content/dam/retry";
-/** A 1×1 PNG: the smallest real image the Image Service accepts. */
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
 
 const ROUTES = [
   { name: "vod", bucket: BUCKET, prefix: "vod/", target: "vimond", vimond: { mediaFeedId: "{feed}" } },

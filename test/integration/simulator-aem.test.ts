@@ -1,8 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAemSim } from "../../src/simulator/aem.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { closeServer, listenOnLoopback } from "../support/loopback-server.js";
 import { waitFor } from "../support/wait-for-value.js";
 import type { Json } from "../support/loose-json.js";
 
@@ -63,8 +63,7 @@ beforeAll(async () => {
     res.writeHead(req.url === "/poster.png" ? 200 : 404, { "content-type": "image/png" });
     res.end("png-bytes");
   });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  originUrl = await listenOnLoopback(origin);
   hook = createServer((req, res) => {
     void readBody(req).then((text) => {
       events.push({ headers: req.headers, contentType: req.headers["content-type"], body: JSON.parse(text) });
@@ -72,15 +71,14 @@ beforeAll(async () => {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
-  hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/v1/events/cloudevents`;
+  hookUrl = `${await listenOnLoopback(hook)}/v1/events/cloudevents`;
   sim = await startSimulator({ port: 0, speed: 100, modules: { aem: createAemSim } });
 });
 
 afterAll(async () => {
   await sim.stop();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
-  await new Promise<void>((resolve) => hook.close(() => resolve()));
+  await closeServer(origin);
+  await closeServer(hook);
 });
 
 beforeEach(() => {

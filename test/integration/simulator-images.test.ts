@@ -1,19 +1,15 @@
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createImageCacheSim, createImagesSim } from "../../src/simulator/images.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
+import { PNG, startImageOrigin, type ImageOrigin } from "../support/image-origin.js";
 import type { Json } from "../support/loose-json.js";
 
-/** A 1×1 PNG: the smallest real image the service must accept. */
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
 const GIF = Buffer.from("R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==", "base64");
 
 let sim: RunningSimulator;
-let origin: Server;
+let origin: ImageOrigin;
 let originUrl: string;
 let deadUrl: string;
 
@@ -44,20 +40,14 @@ async function createPack(): Promise<string> {
 
 beforeAll(async () => {
   // The source the service downloads from: a real PNG, an HTML page posing as an image, a 404.
-  origin = createServer((req, res) => {
-    if (req.url === "/poster.png") {
-      res.writeHead(200, { "content-type": "binary/octet-stream" });
-      res.end(PNG);
-    } else if (req.url === "/fake.png") {
-      res.writeHead(200, { "content-type": "image/png" });
-      res.end("<html>AccessDenied</html>");
-    } else {
-      res.writeHead(404);
-      res.end();
-    }
-  });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
+  origin = await startImageOrigin((path) =>
+    path === "/poster.png"
+      ? { contentType: "binary/octet-stream", body: PNG }
+      : path === "/fake.png"
+        ? { contentType: "image/png", body: "<html>AccessDenied</html>" }
+        : undefined,
+  );
+  originUrl = origin.url;
   // A port that was free a moment ago: connecting to it is refused.
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
@@ -72,7 +62,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sim.stop();
-  await new Promise<void>((resolve) => origin.close(() => resolve()));
+  await origin.close();
 });
 
 beforeEach(() => sim.reset());

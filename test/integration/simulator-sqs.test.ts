@@ -11,7 +11,7 @@ import {
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
-  SQSClient,
+  type SQSClient,
   TooManyEntriesInBatchRequest,
   EmptyBatchRequest,
   BatchEntryIdsNotDistinct,
@@ -23,6 +23,7 @@ import {
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { createSqsSim } from "../../src/simulator/sqs.js";
+import { simSqsClient, simSqsQueue } from "../support/sim-sqs.js";
 import { waitFor } from "../support/wait-for-value.js";
 
 let sim: RunningSimulator;
@@ -31,8 +32,7 @@ let queueUrl: string;
 let queueCounter = 0;
 
 function queueStats(name: string): Record<string, number> | undefined {
-  const modules = sim.stats().modules.sqs as { queues: Record<string, Record<string, number>> } | undefined;
-  return modules?.queues[name];
+  return simSqsQueue(sim, name);
 }
 
 async function attributes(url: string) {
@@ -51,12 +51,7 @@ async function attributes(url: string) {
 beforeAll(async () => {
   // Speed 1: long-poll and visibility timings are then real seconds, which the assertions rely on.
   sim = await startSimulator({ port: 0, speed: 1, modules: { sqs: createSqsSim } });
-  sqs = new SQSClient({
-    endpoint: sim.urls.sqs,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-    maxAttempts: 1,
-  });
+  sqs = simSqsClient(sim, 1);
 });
 
 afterAll(async () => {

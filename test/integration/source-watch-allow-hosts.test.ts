@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createEventSink } from "../../src/intake/accept.js";
-import { bridgeEmbeddedS3, type EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
-import { objectVersionKey } from "../../src/intake/object-event.js";
-import type { ChainDeps } from "../../src/processors/every-target/deps.js";
-import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
+import type { EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
 import { defineProcessor, type StepProcessor } from "../../src/queues/step.js";
-import { STEP, stepProcessor } from "../../src/processors/index.js";
-import type { IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import { STEP } from "../../src/processors/index.js";
+import { HARNESS_BUCKET, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import { putObjectEvent, settledRecord, startSourceWatchHarness } from "../support/source-watch-harness.js";
 
 const BUCKET = HARNESS_BUCKET;
 const VIDEO_URL = "https://cdn.example.com/v.mp4";
@@ -46,26 +42,10 @@ function stubs(seen: unknown[]): StepProcessor[] {
   ];
 }
 
-async function put(h: ChainHarness, key: string, body: string) {
-  const out = await h.deps.s3.putObject(BUCKET, key, body);
-  return objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: out.eTag });
-}
+const put = (h: ChainHarness, key: string, body: string) => putObjectEvent(h, key, body);
 
 function manifest(fields: Record<string, unknown>): string {
   return JSON.stringify({ id: "ep-1", title: "Episode 1", ...fields });
-}
-
-async function recordIn(h: ChainHarness, id: string, states: IngestRecord["state"][]): Promise<IngestRecord> {
-  return waitFor(`ingest ${id} in ${states.join("/")}`, async () => {
-    const record = await h.deps.records.get(id);
-    const status = record?.steps["source-watch"]?.status;
-    return record !== undefined &&
-      states.includes(record.state) &&
-      status !== undefined &&
-      status !== "running"
-      ? record
-      : undefined;
-  });
 }
 
 describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, embedded S3)", () => {
@@ -74,16 +54,11 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
   const seen: unknown[] = [];
 
   beforeAll(async () => {
-    h = await startChainHarness({
+    ({ h, bridge } = await startSourceWatchHarness({
       label: "source-watch-allow-hosts",
       routes: ROUTES,
-      steps: ["source-watch", "atom-push", "aem-import", "assets-register"],
-      processors: (d: ChainDeps) => [
-        stepProcessor("source-watch", createSourceWatchProcessor(d)),
-        ...stubs(seen),
-      ],
-    });
-    bridge = bridgeEmbeddedS3(h.s3, createEventSink(h.queue("source-watch")));
+      next: stubs(seen),
+    }));
   });
   afterAll(async () => {
     await bridge?.stop();
@@ -103,7 +78,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
         ],
       }),
     );
-    const record = await recordIn(h, id, ["queued"]);
+    const record = await settledRecord(h, id, ["queued"]);
     const pkg = record.package!;
     expect(pkg.video).toEqual({ key: VIDEO_URL, url: VIDEO_URL });
     expect(pkg.images[0]).toEqual({
@@ -122,7 +97,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
 
   it("does not wait for URL objects: only keys are looked up in the bucket", async () => {
     const id = await put(h, "cdn/ep-2/manifest.json", manifest({ id: "ep-2", media: { url: VIDEO_URL } }));
-    const record = await recordIn(h, id, ["queued"]);
+    const record = await settledRecord(h, id, ["queued"]);
     expect(record.package?.video?.url).toBe(VIDEO_URL);
     expect(record.package?.images).toEqual([]);
   });
@@ -133,7 +108,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
       "cdn/evil/manifest.json",
       manifest({ media: { url: "https://evil.example.net/x" } }),
     );
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toBe(
       'sidecar s3://media-in/cdn/evil/manifest.json: media.url: host "evil.example.net" is not in the allowHosts of route cdn (cdn.example.com)',
     );
@@ -150,7 +125,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
         images: [{ url: "https://evil.example.net/p.jpg", location: "main" }],
       }),
     );
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toContain(
       'images[0].url: host "evil.example.net" is not in the allowHosts of route cdn',
     );
@@ -162,7 +137,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
       "cdn/imds/manifest.json",
       manifest({ media: { url: "https://169.254.169.254/x" } }),
     );
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toContain("media.url: ");
     expect(record.lastError).toContain("names an IP address (169.254.169.254)");
     expect(record.package).toBeUndefined();
@@ -175,14 +150,14 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
       ["dot", "https://cdn.example.com./v.mp4"],
     ] as const) {
       const id = await put(h, `cdn/loose-${name}/manifest.json`, manifest({ media: { url } }));
-      const record = await recordIn(h, id, ["failed"]);
+      const record = await settledRecord(h, id, ["failed"]);
       expect(record.lastError).toMatch(/media\.url: host ".*" is not in the allowHosts of route cdn/);
     }
   });
 
   it("fails the same allow-listed URL on a route without allowHosts", async () => {
     const id = await put(h, "plain/ep-1/manifest.json", manifest({ media: { url: VIDEO_URL } }));
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toBe(
       'sidecar s3://media-in/plain/ep-1/manifest.json: media.url: host "cdn.example.com" is not allowed: route plain has no allowHosts, so sidecars may name objects by key only',
     );
@@ -190,7 +165,7 @@ describe("source-watch: sidecar URLs and the route's allowHosts (real Redis, emb
 
   it("fails a media URL on an asset-management route, which registers media by key", async () => {
     const id = await put(h, "am/ep-1/manifest.json", manifest({ media: { url: VIDEO_URL } }));
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toContain("media.url: route assets registers media by S3 key");
   });
 });

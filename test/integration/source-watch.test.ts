@@ -1,32 +1,27 @@
 import { DeleteObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import type { Job } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createS3Client } from "../../src/adapters/s3/client.js";
-import { createEventSink } from "../../src/intake/accept.js";
-import { bridgeEmbeddedS3, type EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
+import type { EmbeddedBridge } from "../../src/intake/embedded-bridge.js";
 import { objectVersionKey, type ObjectEvent } from "../../src/intake/object-event.js";
 import { eventsDropped, eventsUnrouted } from "../../src/metrics/ingest-metrics.js";
-import type { ChainDeps } from "../../src/processors/every-target/deps.js";
 import { aemPendingKey, feedPendingKey } from "../../src/processors/every-target/hand-off.js";
-import { createSourceWatchProcessor } from "../../src/processors/every-target/source-watch.js";
 import { defineProcessor, type StepProcessor } from "../../src/queues/step.js";
-import { STEP, stepProcessor } from "../../src/processors/index.js";
-import type { IngestRecord } from "../../src/records/ingest-record.js";
-import { HARNESS_BUCKET, startChainHarness, type ChainHarness } from "../support/chain-harness.js";
+import { STEP } from "../../src/processors/index.js";
+import { HARNESS_BUCKET, type ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import {
+  putObjectEvent,
+  runSourceWatchJob,
+  settledRecord,
+  startSourceWatchHarness,
+  VOD_ROUTE,
+} from "../support/source-watch-harness.js";
 
 const BUCKET = HARNESS_BUCKET;
 const FOLDER = "/content/dam/news";
 
 const ROUTES = [
-  {
-    name: "vod",
-    bucket: BUCKET,
-    prefix: "vod/",
-    target: "vimond",
-    deletes: "unpublish",
-    vimond: { mediaFeedId: "{feed}" },
-  },
+  VOD_ROUTE,
   {
     name: "clips",
     bucket: BUCKET,
@@ -80,17 +75,7 @@ interface Stack {
 
 async function startStack(label: string, env: Record<string, string> = {}): Promise<Stack> {
   const seen: Seen = { push: [], aem: [], register: [] };
-  const h = await startChainHarness({
-    label,
-    routes: ROUTES,
-    steps: ["source-watch", "atom-push", "aem-import", "assets-register"],
-    processors: (d: ChainDeps) => [
-      stepProcessor("source-watch", createSourceWatchProcessor(d)),
-      ...stubs(seen),
-    ],
-    env,
-  });
-  const bridge = bridgeEmbeddedS3(h.s3, createEventSink(h.queue("source-watch")));
+  const { h, bridge } = await startSourceWatchHarness({ label, routes: ROUTES, next: stubs(seen), env });
   const client = createS3Client({ region: "us-east-1", endpoint: h.s3.endpoint });
   return { h, seen, bridge, client };
 }
@@ -102,32 +87,8 @@ async function stopStack(stack: Stack | undefined): Promise<void> {
   await stack.h.stop();
 }
 
-async function put(
-  h: ChainHarness,
-  key: string,
-  body: string | Uint8Array,
-  metadata?: Record<string, string>,
-) {
-  const out = await h.deps.s3.putObject(BUCKET, key, body, metadata ? { metadata } : {});
-  return objectVersionKey({ kind: "created", bucket: BUCKET, key, eTag: out.eTag });
-}
-
 function manifest(fields: Record<string, unknown>): string {
   return JSON.stringify({ id: "ep-1", title: "Episode 1", media: { key: "video.mp4" }, ...fields });
-}
-
-async function recordIn(h: ChainHarness, id: string, states: IngestRecord["state"][]): Promise<IngestRecord> {
-  return waitFor(`ingest ${id} in ${states.join("/")}`, async () => {
-    const record = await h.deps.records.get(id);
-    // Settled: the step's own timing is written after the state it reached.
-    const status = record?.steps["source-watch"]?.status;
-    return record !== undefined &&
-      states.includes(record.state) &&
-      status !== undefined &&
-      status !== "running"
-      ? record
-      : undefined;
-  });
 }
 
 async function counter(metric: typeof eventsDropped | typeof eventsUnrouted, labels: Record<string, string>) {
@@ -135,21 +96,6 @@ async function counter(metric: typeof eventsDropped | typeof eventsUnrouted, lab
   return values
     .filter((v) => Object.entries(labels).every(([k, want]) => v.labels[k as never] === want))
     .reduce((sum, v) => sum + v.value, 0);
-}
-
-/** Adds a source-watch job directly (its own id) and waits for what the processor returned. */
-async function runEvent(
-  h: ChainHarness,
-  event: ObjectEvent,
-  id: string,
-): Promise<{ outcome: string; reason?: string }> {
-  const job = await h.queue("source-watch").add("source-watch", { event, polls: 0 }, { jobId: id });
-  return waitFor(`job ${id} to finish`, async () => {
-    const fresh = (await h.queue("source-watch").getJob(job.id!)) as Job | undefined;
-    const state = await fresh?.getState();
-    if (state === "failed") throw new Error(`job failed: ${fresh?.failedReason}`);
-    return state === "completed" ? (fresh?.returnvalue as { outcome: string; reason?: string }) : undefined;
-  });
 }
 
 describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
@@ -164,9 +110,9 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
   it("assembles a manifest package with presigned URLs that fetch the bytes, and hands it to atom-push", async () => {
     const { h, seen } = stack;
     const video = "video bytes of episode one";
-    await put(h, "vod/ep-1/video.mp4", video);
-    await put(h, "vod/ep-1/poster.jpg", "poster");
-    const id = await put(
+    await putObjectEvent(h, "vod/ep-1/video.mp4", video);
+    await putObjectEvent(h, "vod/ep-1/poster.jpg", "poster");
+    const id = await putObjectEvent(
       h,
       "vod/ep-1/manifest.json",
       manifest({
@@ -176,7 +122,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
         metadata: { season: "1" },
       }),
     );
-    const record = await recordIn(h, id, ["queued"]);
+    const record = await settledRecord(h, id, ["queued"]);
     const pkg = record.package!;
     expect(pkg).toMatchObject({
       entryId: "ep-1",
@@ -207,9 +153,9 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
   it("handles keys with spaces, '+', '%' and non-ASCII characters end to end", async () => {
     const { h } = stack;
     const folder = "vod/Ep 1+2 100%/";
-    await put(h, `${folder}vidéo 日本+final.mp4`, "v");
-    await put(h, `${folder}images/poster 16x9%.jpg`, "p");
-    const id = await put(
+    await putObjectEvent(h, `${folder}vidéo 日本+final.mp4`, "v");
+    await putObjectEvent(h, `${folder}images/poster 16x9%.jpg`, "p");
+    const id = await putObjectEvent(
       h,
       `${folder}manifest.json`,
       manifest({
@@ -218,7 +164,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
         images: [{ key: "images/poster 16x9%.jpg", location: "thumb" }],
       }),
     );
-    const record = await recordIn(h, id, ["queued"]);
+    const record = await settledRecord(h, id, ["queued"]);
     expect(record.key).toBe(`${folder}manifest.json`);
     expect(record.package?.video?.key).toBe(`${folder}vidéo 日本+final.mp4`);
     expect(await (await fetch(record.package!.video!.url)).text()).toBe("v");
@@ -227,7 +173,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("keeps one record for a duplicate delivery of the same version", async () => {
     const { h } = stack;
-    await put(h, "vod/dup/video.mp4", "v");
+    await putObjectEvent(h, "vod/dup/video.mp4", "v");
     const body = manifest({ id: "dup" });
     const out = await h.deps.s3.putObject(BUCKET, "vod/dup/manifest.json", body);
     const id = objectVersionKey({
@@ -236,7 +182,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
       key: "vod/dup/manifest.json",
       eTag: out.eTag,
     });
-    await recordIn(h, id, ["queued"]);
+    await settledRecord(h, id, ["queued"]);
     const before = await counter(eventsDropped, { reason: "duplicate" });
     const event: ObjectEvent = {
       kind: "created",
@@ -248,7 +194,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
       source: "replay",
     };
     // A different job id: a redelivery after the first job was already removed from Redis.
-    const result = await runEvent(h, event, "dup-redelivery");
+    const result = await runSourceWatchJob(h, event, "dup-redelivery");
     expect(result).toMatchObject({ outcome: "skipped" });
     expect(result.reason).toMatch(/duplicate/);
     expect(await counter(eventsDropped, { reason: "duplicate" })).toBe(before + 1);
@@ -274,13 +220,13 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
     // one's sequencer has more digits with a leading zero: only a padded compare orders them right.
     const newerSeq = `01${"0".repeat(20)}`;
     const olderSeq = "F".repeat(20);
-    const newer = await runEvent(
+    const newer = await runSourceWatchJob(
       h,
       { ...base, eTag: out.eTag, versionId: "v-newer", sequencer: newerSeq },
       "order-newer",
     );
     expect(newer.outcome).toBe("done");
-    const older = await runEvent(
+    const older = await runSourceWatchJob(
       h,
       { ...base, eTag: out.eTag, versionId: "v-older", sequencer: olderSeq },
       "order-older",
@@ -294,28 +240,28 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("waits for a video the manifest names, then proceeds when it is put", async () => {
     const { h } = stack;
-    await put(h, "vod/late/poster.jpg", "p");
-    const id = await put(
+    await putObjectEvent(h, "vod/late/poster.jpg", "p");
+    const id = await putObjectEvent(
       h,
       "vod/late/manifest.json",
       manifest({ id: "late", images: [{ key: "poster.jpg", location: "main" }] }),
     );
-    const waiting = await recordIn(h, id, ["waiting-objects"]);
+    const waiting = await settledRecord(h, id, ["waiting-objects"]);
     expect(waiting.steps["source-watch"]?.status).toBe("waiting");
-    await put(h, "vod/late/video.mp4", "late video");
-    const record = await recordIn(h, id, ["queued"]);
+    await putObjectEvent(h, "vod/late/video.mp4", "late video");
+    const record = await settledRecord(h, id, ["queued"]);
     expect(record.package?.video?.key).toBe("vod/late/video.mp4");
     expect(await (await fetch(record.package!.video!.url)).text()).toBe("late video");
   });
 
   it("fails a malformed sidecar with a message naming every problem", async () => {
     const { h } = stack;
-    const id = await put(
+    const id = await putObjectEvent(
       h,
       "vod/bad/manifest.json",
       JSON.stringify({ id: "bad", tittle: "x", media: { key: "../other/video.mp4" } }),
     );
-    const record = await recordIn(h, id, ["failed"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toContain("sidecar s3://media-in/vod/bad/manifest.json: ");
     expect(record.lastError).toContain("unknown field(s): tittle");
     expect(record.lastError).toContain('media.key: "../other/video.mp4" contains a ".." segment');
@@ -326,7 +272,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
   it("counts an object no route matches as unrouted, and creates no record", async () => {
     const { h } = stack;
     const before = await counter(eventsUnrouted, { bucket: BUCKET });
-    const id = await put(h, "elsewhere/video.mp4", "x");
+    const id = await putObjectEvent(h, "elsewhere/video.mp4", "x");
     await waitFor(
       "the unrouted counter",
       async () => (await counter(eventsUnrouted, { bucket: BUCKET })) > before,
@@ -346,7 +292,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
       eventTime: new Date().toISOString(),
       source: "replay",
     } as const;
-    expect(await runEvent(h, event, "unrouted-other")).toMatchObject({
+    expect(await runSourceWatchJob(h, event, "unrouted-other")).toMatchObject({
       outcome: "skipped",
       reason: "no route",
     });
@@ -356,14 +302,14 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("assembles a media-triggered package from the video's user metadata, with defaults", async () => {
     const { h } = stack;
-    const withMeta = await put(h, "clips/show/Clip One.MP4", "c1", {
+    const withMeta = await putObjectEvent(h, "clips/show/Clip One.MP4", "c1", {
       title: "Clip one",
       summary: "Short",
       categories: "news, sport ,",
       "entry-id": "clip-1",
     });
-    const bare = await put(h, "clips/show/second_take.mov", "c2");
-    const one = await recordIn(h, withMeta, ["queued"]);
+    const bare = await putObjectEvent(h, "clips/show/second_take.mov", "c2");
+    const one = await settledRecord(h, withMeta, ["queued"]);
     expect(one.package).toMatchObject({
       entryId: "clip-1",
       title: "Clip one",
@@ -371,7 +317,7 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
       categories: ["news", "sport"],
     });
     expect(await (await fetch(one.package!.video!.url)).text()).toBe("c1");
-    const two = await recordIn(h, bare, ["queued"]);
+    const two = await settledRecord(h, bare, ["queued"]);
     expect(two.package).toMatchObject({
       entryId: "clips-show-second_take",
       title: "second_take.mov",
@@ -381,11 +327,11 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("hands AEM packages to the folder's pending list and asset-management ones to assets-register", async () => {
     const { h, seen } = stack;
-    await put(h, "aem/a1/video.mp4", "v");
-    const aemId = await put(h, "aem/a1/manifest.json", manifest({ id: "a1" }));
-    const amId = await put(h, "am/b1/raw.mp4", "m");
-    await recordIn(h, aemId, ["queued"]);
-    await recordIn(h, amId, ["queued"]);
+    await putObjectEvent(h, "aem/a1/video.mp4", "v");
+    const aemId = await putObjectEvent(h, "aem/a1/manifest.json", manifest({ id: "a1" }));
+    const amId = await putObjectEvent(h, "am/b1/raw.mp4", "m");
+    await settledRecord(h, aemId, ["queued"]);
+    await settledRecord(h, amId, ["queued"]);
     expect(await h.deps.redis.lrange(aemPendingKey(h.prefix, FOLDER), 0, -1)).toContain(aemId);
     await waitFor("the aem-import job", () =>
       seen.aem.some((p) => (p as { folder: string }).folder === FOLDER),
@@ -397,9 +343,9 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("turns a delete into a tombstone naming the entry id the package had", async () => {
     const { h, client } = stack;
-    await put(h, "vod/gone/video.mp4", "v");
-    const id = await put(h, "vod/gone/manifest.json", manifest({ id: "gone-entry" }));
-    await recordIn(h, id, ["queued"]);
+    await putObjectEvent(h, "vod/gone/video.mp4", "v");
+    const id = await putObjectEvent(h, "vod/gone/manifest.json", manifest({ id: "gone-entry" }));
+    await settledRecord(h, id, ["queued"]);
     await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "vod/gone/manifest.json" }));
     const tombstone = await waitFor("the tombstone record", async () => {
       const all = await h.deps.records.list({ limit: 500 });
@@ -415,13 +361,13 @@ describe("source-watch (real Redis, embedded S3, the harness runtime)", () => {
 
   it("lets a newer version of a manifest supersede the older one", async () => {
     const { h } = stack;
-    await put(h, "vod/v/video.mp4", "v");
-    const v1 = await put(h, "vod/v/manifest.json", manifest({ id: "v", title: "First" }));
-    await recordIn(h, v1, ["queued"]);
-    const v2 = await put(h, "vod/v/manifest.json", manifest({ id: "v", title: "Second" }));
-    const second = await recordIn(h, v2, ["queued"]);
+    await putObjectEvent(h, "vod/v/video.mp4", "v");
+    const v1 = await putObjectEvent(h, "vod/v/manifest.json", manifest({ id: "v", title: "First" }));
+    await settledRecord(h, v1, ["queued"]);
+    const v2 = await putObjectEvent(h, "vod/v/manifest.json", manifest({ id: "v", title: "Second" }));
+    const second = await settledRecord(h, v2, ["queued"]);
     expect(second.package?.title).toBe("Second");
-    const first = await recordIn(h, v1, ["superseded"]);
+    const first = await settledRecord(h, v1, ["superseded"]);
     expect(first.package?.title).toBe("First");
     const history = await h.deps.records.history(v1);
     expect(history.map((e) => e.message)).toContain(`superseded by ingest ${v2}`);
@@ -439,13 +385,13 @@ describe("source-watch with a short manifest wait", () => {
 
   it("fails a manifest whose video never comes, naming the missing key", async () => {
     const { h } = stack;
-    const id = await put(
+    const id = await putObjectEvent(
       h,
       "vod/never/manifest.json",
       manifest({ id: "never", media: { key: "missing video.mp4" } }),
     );
-    await recordIn(h, id, ["waiting-objects"]);
-    const record = await recordIn(h, id, ["failed"]);
+    await settledRecord(h, id, ["waiting-objects"]);
+    const record = await settledRecord(h, id, ["failed"]);
     expect(record.lastError).toBe(
       'sidecar s3://media-in/vod/never/manifest.json: objects not found after 1s: "vod/never/missing video.mp4"',
     );

@@ -1,4 +1,4 @@
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { Queue } from "bullmq";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createSqsAdapter, type SqsAdapter } from "../../src/adapters/sqs/sqs-adapter.js";
@@ -9,6 +9,8 @@ import { createRedis } from "../../src/queues/connection.js";
 import { freePort } from "../../src/runtime/free-port.js";
 import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { s3PutNotification } from "../support/s3-notification.js";
+import { simSqsClient } from "../support/sim-sqs.js";
 
 let sim: RunningSimulator;
 let admin: SQSClient;
@@ -20,17 +22,9 @@ let counter = 0;
 const running: Array<{ consumer: SqsConsumer; sqs: SqsAdapter }> = [];
 
 function s3Message(key: string, eTag: string): string {
-  return JSON.stringify({
-    Records: [
-      {
-        eventVersion: "2.1",
-        eventSource: "aws:s3",
-        eventTime: "2024-05-01T12:00:00.000Z",
-        eventName: "ObjectCreated:Put",
-        s3: { bucket: { name: "media-in" }, object: { key, size: 1, eTag, sequencer: "0A" } },
-      },
-    ],
-  });
+  return JSON.stringify(
+    s3PutNotification("media-in", [{ key, eTag, sequencer: "0A" }], "2024-05-01T12:00:00.000Z"),
+  );
 }
 
 function eventFor(key: string, eTag: string): ObjectEvent {
@@ -79,11 +73,7 @@ async function jobExists(event: ObjectEvent): Promise<boolean> {
 beforeAll(async () => {
   // Speed 1: visibility timeouts are real seconds.
   sim = await startSimulator({ port: 0, speed: 1 });
-  admin = new SQSClient({
-    endpoint: sim.urls.sqs,
-    region: "us-east-1",
-    credentials: { accessKeyId: "test", secretAccessKey: "test" },
-  });
+  admin = simSqsClient(sim);
   prefix = uniquePrefix("sqs-consumer");
   queue = new Queue("source-watch", { connection: { url: testRedisUrl() }, prefix });
 });

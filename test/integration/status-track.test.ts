@@ -3,35 +3,22 @@ import type { Job } from "bullmq";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { buildAtomFeed } from "../../src/adapters/ais/atom-feed.js";
 import type { VimondAdapters } from "../../src/adapters/index.js";
-import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
-import { createNotifyProcessor } from "../../src/processors/every-target/notify.js";
-import { createStatusTrackProcessor } from "../../src/processors/vimond/status-track.js";
-import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
 import type { StatusTrackPayload } from "../../src/queues/payloads.js";
-import { packageSchema, TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-record.js";
-import {
-  createProcessingRecord,
-  startChainHarness,
-  VIMOND_MAIN_ROUTE,
-  type ChainHarness,
-} from "../support/chain-harness.js";
+import type { IngestRecord } from "../../src/records/ingest-record.js";
+import type { ChainHarness } from "../support/chain-harness.js";
 import { waitFor } from "../support/redis.js";
+import {
+  processingRecordWithPackage,
+  startAfterJobPollHarness,
+  terminalRecord,
+} from "../support/vimond-steps.js";
 
 let h: ChainHarness;
 let vimond: VimondAdapters;
 
 beforeAll(async () => {
-  h = await startChainHarness({
-    label: "status-track",
-    routes: [VIMOND_MAIN_ROUTE],
-    steps: ["status-track", "image-fetch", "notify"],
-    processors: (d) => [
-      stepProcessor("status-track", createStatusTrackProcessor(d)),
-      stepProcessor("image-fetch", createImageFetchProcessor(d)),
-      stepProcessor("notify", createNotifyProcessor(d)),
-    ],
-  });
+  h = await startAfterJobPollHarness("status-track", ["status-track", "image-fetch", "notify"]);
   vimond = h.deps.vimond!;
 });
 afterAll(async () => {
@@ -77,13 +64,7 @@ async function importVideo(entryId: string, statusSettings?: Record<string, unkn
 /** A record whose only open branch is status-track, as job-poll leaves it. */
 async function newRecord(): Promise<string> {
   const id = `st-${randomUUID()}`;
-  const { records } = h.deps;
-  await createProcessingRecord(h, id);
-  await records.setPackage(
-    id,
-    packageSchema.parse({ entryId: id, title: id, updated: new Date().toISOString() }),
-  );
-  await records.startBranches(id, ["status-track"]);
+  await processingRecordWithPackage(h, id, {}, ["status-track"]);
   return id;
 }
 
@@ -94,12 +75,7 @@ async function track(payload: StatusTrackPayload | Omit<StatusTrackPayload, "pol
   return job;
 }
 
-async function terminal(id: string): Promise<IngestRecord> {
-  return waitFor(`ingest ${id} to end`, async () => {
-    const record = await h.deps.records.get(id);
-    return record && TERMINAL_STATES.has(record.state) ? record : undefined;
-  });
-}
+const terminal = (id: string): Promise<IngestRecord> => terminalRecord(h, id);
 
 describe("status-track", () => {
   it("follows a completed video ingest: branch ok, record completed, ingest id recorded", async () => {

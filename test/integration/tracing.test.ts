@@ -6,6 +6,7 @@ import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sa
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { startTracing, type TracingHandle } from "../../src/telemetry/sdk.js";
 import { testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 
 /**
  * One trace per package: the real service (every step, embedded S3 intake, the simulator as the
@@ -215,18 +216,12 @@ describe("tracing", () => {
     const res = await fetch(`${stack.service.runtime.url}/v1/events/s3`, {
       method: "POST",
       headers: { authorization: `Bearer ${stack.rawEnv.INTAKE_TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({
-        Records: keys.map((key, i) => ({
-          eventVersion: "2.1",
-          eventSource: "aws:s3",
-          eventTime: new Date().toISOString(),
-          eventName: "ObjectCreated:Put",
-          s3: {
-            bucket: { name: DEMO_BUCKET },
-            object: { key, size: 1, eTag: `otel${i}`, sequencer: `0B${i}` },
-          },
-        })),
-      }),
+      body: JSON.stringify(
+        s3PutNotification(
+          DEMO_BUCKET,
+          keys.map((key, i) => ({ key, eTag: `otel${i}`, sequencer: `0B${i}` })),
+        ),
+      ),
     });
     expect(res.status).toBe(202);
     const intakeOf = (key: string) =>

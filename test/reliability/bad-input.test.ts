@@ -1,5 +1,4 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Queue } from "bullmq";
@@ -14,7 +13,9 @@ import { TERMINAL_STATES, type IngestRecord } from "../../src/records/ingest-rec
 import { RecordStore } from "../../src/records/record-store.js";
 import { parseSidecar } from "../../src/sidecar/parse-sidecar.js";
 import type * as BenchStack from "../../src/bench/bench-stack.js";
+import { startCanary, type Canary } from "../support/canary.js";
 import { parsePrometheusText } from "../support/prometheus-text.js";
+import { s3PutNotification } from "../support/s3-notification.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -47,23 +48,6 @@ const expectations = JSON.parse(readFileSync(new URL("expectations.json", CORPUS
   notifications: Record<string, NotificationExpectation>;
 };
 
-/** A loopback HTTP server that records every request: XXE and URL tricks aim here and must miss. */
-async function startCanary(): Promise<{ host: string; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const server: Server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    res.end("canary");
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((done) => server.close(() => done())),
-  };
-}
-
 /** A corpus file with {{CANARY}} pointed at the canary; byte-exact for the non-UTF-8 files. */
 function corpusFile(dir: "sidecars" | "notifications", name: string, canaryHost: string): Buffer {
   const bytes = readFileSync(new URL(`${dir}/${name}`, CORPUS));
@@ -76,23 +60,15 @@ function extOf(name: string): string {
 
 /** An S3 notification for objects of the demo bucket, encoded as S3 encodes keys. */
 function s3Notification(objects: Array<{ key: string; eTag: string; versionId?: string }>): string {
-  return JSON.stringify({
-    Records: objects.map((o) => ({
-      eventVersion: "2.1",
-      eventSource: "aws:s3",
-      eventTime: new Date().toISOString(),
-      eventName: "ObjectCreated:Put",
-      s3: {
-        bucket: { name: DEMO_BUCKET },
-        object: {
-          key: encodeURIComponent(o.key).replace(/%2F/g, "/").replace(/%20/g, "+"),
-          size: 1,
-          eTag: o.eTag,
-          ...(o.versionId !== undefined ? { versionId: o.versionId } : {}),
-        },
-      },
-    })),
-  });
+  return JSON.stringify(
+    s3PutNotification(
+      DEMO_BUCKET,
+      objects.map((o) => ({
+        ...o,
+        key: encodeURIComponent(o.key).replace(/%2F/g, "/").replace(/%20/g, "+"),
+      })),
+    ),
+  );
 }
 
 async function postEvents(
@@ -158,7 +134,7 @@ async function benchStack(): Promise<typeof BenchStack> {
 describe("bad input through the running service", () => {
   const prefix = uniquePrefix("bad-input");
   let stack: DemoStack;
-  let canary: Awaited<ReturnType<typeof startCanary>>;
+  let canary: Canary;
   let baseUrl: string;
   /** Every uploaded sidecar: its key, eTag and the text lastError must contain. */
   const sidecars: Array<{ name: string; key: string; eTag: string; error: string }> = [];
@@ -197,7 +173,7 @@ describe("bad input through the running service", () => {
   }
 
   beforeAll(async () => {
-    canary = await startCanary();
+    canary = await startCanary("canary");
     stack = await startDemoStack({ speed: 50, redisUrl: testRedisUrl(), prefix, env: LIMITS });
     baseUrl = stack.service.runtime.url!;
   });

@@ -1,11 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { Cluster, Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEMO_BUCKET, startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
-import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sample-packages.js";
-import { objectVersionKey } from "../../src/intake/object-event.js";
-import { TERMINAL_STATES } from "../../src/records/ingest-record.js";
+import { startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
+import { demoScenario, samplePackage } from "../../src/demo/sample-packages.js";
 import { startLocalRedis, type LocalRedis } from "../../src/runtime/local-redis.js";
+import { uploadDemoPackages, waitForEveryIngestToEnd } from "../support/demo-uploads.js";
 import { uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -95,17 +94,6 @@ describe.skipIf(unavailable !== undefined)("the chain on a three-master Redis Cl
     for (const node of nodes) await node.stop();
   });
 
-  async function upload(pkg: DemoPackage): Promise<string> {
-    const { s3 } = stack!.service.deps;
-    for (const m of pkg.members)
-      await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
-    const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-      contentType: pkg.trigger.contentType,
-      ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
-    });
-    return objectVersionKey({ kind: "created", bucket: DEMO_BUCKET, key: pkg.trigger.key, eTag: put.eTag });
-  }
-
   it("connects in cluster mode and keeps every key on the prefix's slot", async () => {
     const { redis } = stack!.service.runtime;
     // The worker's connection must really be a Cluster client, or this file tests nothing.
@@ -118,21 +106,10 @@ describe.skipIf(unavailable !== undefined)("the chain on a three-master Redis Cl
     const s = stack!;
     const packages = Array.from({ length: 30 }, (_, i) => samplePackage(i, "cluster"));
     s.sim.setScenario(demoScenario(packages));
-    const ids = new Map<string, DemoPackage>();
-    for (const pkg of packages) ids.set(await upload(pkg), pkg);
+    const ids = await uploadDemoPackages(s.service.deps.s3, packages);
 
     const { records } = s.service.deps;
-    await waitFor(
-      "every ingest to end",
-      async () => {
-        for (const id of ids.keys()) {
-          const record = await records.get(id);
-          if (!record || !TERMINAL_STATES.has(record.state)) return false;
-        }
-        return true;
-      },
-      110_000,
-    );
+    await waitForEveryIngestToEnd(records, ids.keys(), 110_000);
     const ends = new Map<string, string>();
     for (const [id, pkg] of ids) {
       const record = (await records.get(id))!;
@@ -180,32 +157,9 @@ describe.skipIf(unavailable !== undefined)("the chain on a three-master Redis Cl
       const before = await processed();
       const packages = Array.from({ length: 60 }, (_, i) => samplePackage(i, "spread"));
       spread.sim.setScenario(demoScenario(packages));
-      const ids = new Map<string, DemoPackage>();
-      for (const pkg of packages) {
-        const { s3 } = spread.service.deps;
-        for (const m of pkg.members)
-          await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
-        const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-          contentType: pkg.trigger.contentType,
-          ...(pkg.trigger.metadata ? { metadata: pkg.trigger.metadata } : {}),
-        });
-        ids.set(
-          objectVersionKey({ kind: "created", bucket: DEMO_BUCKET, key: pkg.trigger.key, eTag: put.eTag }),
-          pkg,
-        );
-      }
+      const ids = await uploadDemoPackages(spread.service.deps.s3, packages);
       const records = spread.service.partitions.records;
-      await waitFor(
-        "every ingest to end",
-        async () => {
-          for (const id of ids.keys()) {
-            const record = await records.get(id);
-            if (!record || !TERMINAL_STATES.has(record.state)) return false;
-          }
-          return true;
-        },
-        150_000,
-      );
+      await waitForEveryIngestToEnd(records, ids.keys(), 150_000);
       const after = await processed();
       for (const [id, pkg] of ids) expect((await records.get(id))!.state, pkg.trigger.key).toBe(pkg.expected);
       const ais = spread.sim.stats().modules.ais as { pushes: { duplicateVersions: number } };

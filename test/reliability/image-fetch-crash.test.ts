@@ -1,50 +1,30 @@
 import { randomUUID } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VimondAdapters } from "../../src/adapters/index.js";
-import { createImageFetchProcessor } from "../../src/processors/vimond/image-fetch.js";
-import { stepProcessor } from "../../src/processors/index.js";
 import { jobId } from "../../src/queues/job-options.js";
-import { packageSchema, TERMINAL_STATES } from "../../src/records/ingest-record.js";
+import type { ChainHarness } from "../support/chain-harness.js";
+import { PNG_FILE, startImageOrigin, type ImageOrigin } from "../support/image-origin.js";
 import {
-  HARNESS_BUCKET,
-  startChainHarness,
-  VIMOND_MAIN_ROUTE,
-  type ChainHarness,
-} from "../support/chain-harness.js";
-import { waitFor } from "../support/redis.js";
-
-const PNG = Buffer.from(
-  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
-  "base64",
-);
+  processingRecordWithPackage,
+  startAfterJobPollHarness,
+  terminalRecord,
+} from "../support/vimond-steps.js";
 
 let h: ChainHarness;
 let vimond: VimondAdapters;
-let origin: Server;
+let origin: ImageOrigin | undefined;
 let originUrl: string;
 
 beforeAll(async () => {
   // Stands in for S3: the Image Service downloads the poster from here.
-  origin = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "image/png" });
-    res.end(PNG);
-  });
-  await new Promise<void>((resolve) => origin.listen(0, "127.0.0.1", resolve));
-  originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}`;
-  h = await startChainHarness({
-    label: "image-crash",
-    routes: [VIMOND_MAIN_ROUTE],
-    steps: ["image-fetch"],
-    processors: (d) => [stepProcessor("image-fetch", createImageFetchProcessor(d))],
-  });
+  origin = await startImageOrigin(() => PNG_FILE);
+  originUrl = origin.url;
+  h = await startAfterJobPollHarness("image-crash", ["image-fetch"]);
   vimond = h.deps.vimond!;
 });
 afterAll(async () => {
   await h?.stop();
-  origin?.closeAllConnections();
-  await new Promise<void>((resolve) => (origin ? origin.close(() => resolve()) : resolve()));
+  await origin?.close();
 });
 
 /**
@@ -56,27 +36,9 @@ async function crashedMidFetch(landed: boolean): Promise<{ id: string; assetId: 
   const id = `crash-${randomUUID()}`;
   const assetId = `a-${randomUUID()}`;
   const { records, redis } = h.deps;
-  await records.create({
-    id,
-    route: "vimond-main",
-    target: "vimond",
-    bucket: HARNESS_BUCKET,
-    key: `${id}/manifest.json`,
-    version: "v1",
-    eventAt: Date.now(),
-    state: "processing",
-  });
   const url = `${originUrl}/${id}/poster.png`;
-  await records.setPackage(
-    id,
-    packageSchema.parse({
-      entryId: id,
-      title: id,
-      updated: new Date().toISOString(),
-      images: [{ key: `${id}/poster.png`, url, location: "main", eTag: "p1" }],
-    }),
-  );
-  await records.startBranches(id, ["image-fetch"]);
+  const images = [{ key: `${id}/poster.png`, url, location: "main", eTag: "p1" }];
+  await processingRecordWithPackage(h, id, { images }, ["image-fetch"]);
   const { id: packId } = await vimond.images.createImagePack({ assetId });
   await redis.set(`${h.prefix}:asset-pack:${assetId}`, packId);
   await records.setUpstream(id, { imagePackId: packId });
@@ -87,11 +49,7 @@ async function crashedMidFetch(landed: boolean): Promise<{ id: string; assetId: 
 
 async function runImageFetch(id: string, assetId: string): Promise<string> {
   await h.queue("image-fetch").add("image-fetch", { ingestId: id, assetId }, { jobId: jobId("img", id) });
-  const record = await waitFor(`ingest ${id} to end`, async () => {
-    const r = await h.deps.records.get(id);
-    return r && TERMINAL_STATES.has(r.state) ? r : undefined;
-  });
-  return record.state;
+  return (await terminalRecord(h, id)).state;
 }
 
 function fetchesOf(packId: string): number {

@@ -1,16 +1,17 @@
 import { generateKeyPairSync, sign, type KeyObject } from "node:crypto";
 import { createServer, type IncomingMessage, type Server } from "node:http";
-import { Writable } from "node:stream";
 import Fastify from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEMO_BUCKET, startDemoStack, type DemoStack } from "../../src/demo/demo-stack.js";
-import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sample-packages.js";
+import { demoScenario, samplePackage } from "../../src/demo/sample-packages.js";
 import { registerIntakeRoutes } from "../../src/http/intake-routes.js";
 import type { ObjectEvent } from "../../src/intake/object-event.js";
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { snsStringToSign, verifySnsSignature, type SnsMessage } from "../../src/intake/sns-signature.js";
 import { configureLogger } from "../../src/log/logger.js";
-import { TERMINAL_STATES } from "../../src/records/ingest-record.js";
+import { startCanary, type Canary } from "../support/canary.js";
+import { captureLog } from "../support/captured-log.js";
+import { uploadDemoPackage, waitForEveryIngestToEnd } from "../support/demo-uploads.js";
 import { cleanupPrefix, testRedisUrl, uniquePrefix, waitFor } from "../support/redis.js";
 
 /**
@@ -93,23 +94,6 @@ async function startRecordingProxy(upstream: string, log: Recorded[]): Promise<P
   return proxy;
 }
 
-/** A loopback server that must never be contacted (non-AWS certificate hosts, SSRF targets). */
-async function startCanary(): Promise<{ host: string; requests: string[]; close(): Promise<void> }> {
-  const requests: string[] = [];
-  const server = createServer((req, res) => {
-    requests.push(`${req.method} ${req.url}`);
-    res.end("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n");
-  });
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  const port = typeof address === "object" && address !== null ? address.port : 0;
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    close: () => new Promise<void>((done) => server.close(() => done())),
-  };
-}
-
 function snsNotification(overrides: Record<string, string> = {}): SnsMessage & Record<string, string> {
   return {
     Type: "Notification",
@@ -133,22 +117,16 @@ describe("intrusion", () => {
   const lines: string[] = [];
   const recorded: Recorded[] = [];
   const proxies = new Map<string, Proxy>();
-  let canary: Awaited<ReturnType<typeof startCanary>>;
+  let canary: Canary;
   let stack: DemoStack;
   let base: string;
 
   beforeAll(async () => {
     // Everything the process logs from here on, at debug, lands in `lines`.
-    configureLogger({
-      level: "debug",
-      destination: new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          lines.push(chunk.toString("utf8"));
-          done();
-        },
-      }),
-    });
-    canary = await startCanary();
+    captureLog("debug", lines);
+    // Never to be contacted: non-AWS certificate hosts and SSRF targets point here. It answers
+    // like a certificate host, so only the worker's own checks keep it unused.
+    canary = await startCanary("-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n");
     // The worker talks to the upstreams through recording proxies; their targets are set once the
     // stack has started the simulator (no upstream call happens before the first upload).
     const upstreams = { AIS: "ais", STATUS: "status", IMAGES: "images", IMAGES_CACHE: "imageCache" } as const;
@@ -357,16 +335,8 @@ describe("intrusion", () => {
     );
     stack.sim.setScenario(demoScenario(packages));
     const { s3, records } = stack.service.deps;
-    const upload = async (pkg: DemoPackage) => {
-      for (const m of pkg.members)
-        await s3.putObject(DEMO_BUCKET, m.key, m.body, { contentType: m.contentType });
-      const put = await s3.putObject(DEMO_BUCKET, pkg.trigger.key, pkg.trigger.body, {
-        contentType: pkg.trigger.contentType,
-      });
-      return objectVersionKey({ kind: "created", bucket: DEMO_BUCKET, key: pkg.trigger.key, eTag: put.eTag });
-    };
     const ids: string[] = [];
-    for (const pkg of packages) ids.push(await upload(pkg));
+    for (const pkg of packages) ids.push(await uploadDemoPackage(s3, pkg));
     // SSRF attempts: sidecars naming the metadata service, another bucket, the canary.
     for (const [name, key] of [
       ["imds", "http://169.254.169.254/latest/meta-data/iam/security-credentials/"],
@@ -393,17 +363,7 @@ describe("intrusion", () => {
         }),
       );
     }
-    await waitFor(
-      "every ingest to end",
-      async () => {
-        for (const id of ids) {
-          const record = await records.get(id);
-          if (!record || !TERMINAL_STATES.has(record.state)) return false;
-        }
-        return true;
-      },
-      60_000,
-    );
+    await waitForEveryIngestToEnd(records, ids, 60_000);
     for (const [i, pkg] of packages.entries()) expect((await records.get(ids[i]!))?.state).toBe(pkg.expected);
     for (const id of ids.slice(-4)) {
       const record = await records.get(id);
@@ -442,7 +402,7 @@ describe("intrusion", () => {
     const refused = [20, 23].map((i) => samplePackage(i, "intrusion-401"));
     expect(refused.map((p) => p.target)).toEqual(["vimond", "vimond"]);
     const refusedIds: string[] = [];
-    for (const pkg of refused) refusedIds.push(await upload(pkg));
+    for (const pkg of refused) refusedIds.push(await uploadDemoPackage(s3, pkg));
     const imageFetch = stack.service.runtime.queues.get("image-fetch")!;
     await waitFor(
       "the refused image fetches to fail for good",

@@ -8,6 +8,7 @@ import { startLocalRedis, type LocalRedis } from "../../src/runtime/local-redis.
 import { waitFor } from "../support/redis.js";
 import {
   QUICK_UPSTREAMS,
+  RUN_PACKAGES,
   countEnded,
   kill9,
   readRecords,
@@ -18,7 +19,7 @@ import {
 } from "./reliability-stack.js";
 
 /** Packages posted before the restart; a further quarter is posted only after it. */
-const N = Math.min(Number(process.env.RELIABILITY_PACKAGES ?? 200), 400);
+const N = RUN_PACKAGES;
 const LATE = Math.ceil(N / 4);
 
 type Worker = Awaited<ReturnType<ReliabilityStack["startWorker"]>>;

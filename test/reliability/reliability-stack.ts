@@ -64,6 +64,12 @@ export const FAST_WORKER_ENV: Record<string, string> = {
 };
 
 /** Upstream durations in real ms (the simulator runs at speed 1): short, but not zero, so work overlaps. */
+/**
+ * Packages the Redis-restart and upstream-fault runs post: RELIABILITY_PACKAGES, 200 by default,
+ * capped at 400 because those files' test timeouts are fixed.
+ */
+export const RUN_PACKAGES = Math.min(Number(process.env.RELIABILITY_PACKAGES ?? 200), 400);
+
 export const QUICK_UPSTREAMS = {
   ais: { jobQueuedMs: { min: 200, max: 600 }, taskDurationMs: { min: 300, max: 1000 } },
   status: {

@@ -15,6 +15,7 @@ import {
 } from "./recording-proxy.js";
 import {
   QUICK_UPSTREAMS,
+  RUN_PACKAGES,
   countEnded,
   requestsOf,
   simStats,
@@ -23,7 +24,7 @@ import {
   type ReliabilityStack,
 } from "./reliability-stack.js";
 
-const N = Math.min(Number(process.env.RELIABILITY_PACKAGES ?? 200), 400);
+const N = RUN_PACKAGES;
 const UPSTREAMS = ["ais", "status", "images"] as const;
 
 /** 20% of requests fail before they take effect: 14% 5xx, 5% resets, 1% timeouts. */

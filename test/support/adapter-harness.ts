@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import { createVimondAdapters, type VimondAdapters } from "../../src/adapters/index.js";
 import type { UpstreamSettingsOverrides } from "../../src/adapters/upstream-settings.js";
 import { UpstreamError } from "../../src/adapters/http/upstream-error.js";
 import { parseEnv } from "../../src/config/load.js";
 import type { Env } from "../../src/config/env.js";
-import type { RunningSimulator } from "../../src/simulator/index.js";
+import { startSimulator, type RunningSimulator } from "../../src/simulator/index.js";
 
 /** Simulated durations run this many times faster than real ones in the adapter contract tests. */
 export const SIM_SPEED = 1000;
@@ -23,6 +24,9 @@ export function simEnv(sim: RunningSimulator, extra: Record<string, string> = {}
     ...extra,
   });
 }
+
+/** AIS jobs that queue 50 ms and tasks that take 200 ms (simulated): a push settles within a test. */
+export const QUICK_AIS_SCENARIO = { modules: { ais: { jobQueuedMs: 50, taskDurationMs: 200 } } };
 
 /** Short backoff so fault tests spend milliseconds, not seconds, between attempts. */
 export const FAST_RETRY: UpstreamSettingsOverrides = {
@@ -42,6 +46,36 @@ export class AdapterPool {
   async closeAll(): Promise<void> {
     await Promise.all(this.open.splice(0).map((adapters) => adapters.close()));
   }
+}
+
+/**
+ * The hooks of an adapter contract-test file: one simulator (`seed`), started before its tests and
+ * reset before each; the adapters made from `pool` are closed after each test, the simulator after
+ * the last. holdMs bounds how long a `timeout` fault keeps a socket; the clients give up well before.
+ */
+export function useContractSimulator(seed: number): { sim: () => RunningSimulator; pool: AdapterPool } {
+  const pool = new AdapterPool();
+  let running: RunningSimulator | undefined;
+  beforeAll(async () => {
+    running = await startSimulator({ port: 0, speed: SIM_SPEED, seed, holdMs: 5_000 });
+  });
+  afterAll(async () => {
+    await pool.closeAll();
+    await running?.stop();
+  });
+  beforeEach(() => {
+    running?.reset();
+  });
+  afterEach(async () => {
+    await pool.closeAll();
+  });
+  return {
+    pool,
+    sim: () => {
+      if (!running) throw new Error("the contract simulator runs only inside this file's tests");
+      return running;
+    },
+  };
 }
 
 /** Media feeds are set up by operators, not by the worker, so tests create one directly. */

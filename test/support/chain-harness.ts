@@ -26,6 +26,23 @@ export const VIMOND_MAIN_ROUTE = {
   vimond: { mediaFeedId: "{feed}" },
 };
 
+/** An AEM route of the whole harness bucket into `folder` (the route most AEM tests seed). */
+export function damRoute(folder: string) {
+  return { name: "dam", bucket: HARNESS_BUCKET, target: "aem", aem: { folder } };
+}
+
+/** The media-triggered Asset Management route of the bucket's `raw/` prefix. */
+export function rawAssetsRoute(parentFolder: string) {
+  return {
+    name: "am",
+    bucket: HARNESS_BUCKET,
+    prefix: "raw/",
+    target: "asset-management",
+    trigger: "media",
+    assetManagement: { parentFolder },
+  };
+}
+
 export interface ChainHarnessOptions {
   label: string;
   /** Routes as in a routes file; `{feed}` in a vimond mediaFeedId is replaced by a created PUSH feed. */

@@ -1,12 +1,33 @@
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { testRedisUrl } from "./redis.js";
 
 export const CLI = resolve(process.cwd(), "dist/cli/main.js");
 
 /** E2E tests run the built CLI, as a user would; `npm test` builds it first. */
 export function requireBuild(): void {
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run "npm run build" first (npm test does it).`);
+}
+
+/**
+ * The environment of `ingest-worker run` for a test: the test Redis under `prefix`, HTTP on
+ * 127.0.0.1:`port` (0: any free one), logging at info so `waitForOutput` sees it start; `extra`
+ * adds to it or overrides it.
+ */
+export function workerEnv(
+  port: number,
+  prefix: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    HTTP_PORT: String(port),
+    HTTP_HOST: "127.0.0.1",
+    REDIS_URL: testRedisUrl(),
+    QUEUE_PREFIX: prefix,
+    LOG_LEVEL: "info",
+    ...extra,
+  };
 }
 
 /**
