@@ -303,7 +303,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
         `  event → push p99 ${latency.p99PushMs} ms${latency.keepsUpWithRate ? "" : " (it fell behind this rate too)"}`,
       );
     }
-    const latencyRun = chain.keepsUpWithRate ? { ...chain, rate } : latency;
+    const latencyRun = chain.keepsUpWithRate ? chain : latency;
 
     let inFlightResult: InFlightFigures | undefined;
     if (held.length) {

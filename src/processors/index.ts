@@ -51,8 +51,8 @@ export const STEP = Object.fromEntries(STEP_NAMES.map((name) => [name, definitio
 };
 
 /**
- * Every step the service runs, in chain order (that of `STEP_NAMES`). The runtime refuses to start unless
- * each has exactly one processor (`buildProcessors`).
+ * Every step the service runs, in chain order (that of `STEP_NAMES`). The runtime refuses to start
+ * unless each has exactly one processor (`buildStepRegistry`).
  */
 export const STEPS: readonly StepDefinition[] = STEP_NAMES.map((name) => STEP[name]);
 

@@ -16,7 +16,7 @@ export type StepHandler<N extends StepName> = (
 /**
  * Types a processor file's handler by its step's payload. The file names its step instead of
  * importing the step's definition, which sits in its target's index.ts and would be an import
- * cycle; the registry pairs the two (`defineProcessor` in buildProcessors).
+ * cycle; the registry pairs the two (`stepProcessor` in processors/index.ts).
  */
 export function defineHandler<N extends StepName>(_step: N, handler: StepHandler<N>): StepHandler<N> {
   return handler;

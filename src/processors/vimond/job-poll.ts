@@ -92,20 +92,19 @@ export function createJobPollProcessor(deps: ChainDeps, options: JobPollOptions 
     ctx: StepContext,
     traces: ReadonlyMap<string, PackageTrace>,
   ): Promise<void> {
-    await mapLimit(starts, env.WORKER_CONCURRENCY, (start) =>
-      (traces.get(start.payload.ingestId)?.run ?? ((work) => work()))(async () => {
-        const { jobId } = start;
-        if (start.step === "status-track") {
-          await startBranch(inline.statusTrack, start.payload, start.record, ctx, (data, delay) =>
-            deps.enqueue("status-track", data, { jobId, ...(delay ? { delay } : {}) }),
-          );
-        } else {
-          await startBranch(inline.imageFetch, start.payload, start.record, ctx, (data, delay) =>
-            deps.enqueue("image-fetch", data, { jobId, ...(delay ? { delay } : {}) }),
-          );
-        }
-      }),
-    );
+    await mapLimit(starts, env.WORKER_CONCURRENCY, (start) => {
+      const { jobId } = start;
+      const begin = () =>
+        start.step === "status-track"
+          ? startBranch(inline.statusTrack, start.payload, start.record, ctx, (data, delay) =>
+              deps.enqueue("status-track", data, { jobId, ...(delay ? { delay } : {}) }),
+            )
+          : startBranch(inline.imageFetch, start.payload, start.record, ctx, (data, delay) =>
+              deps.enqueue("image-fetch", data, { jobId, ...(delay ? { delay } : {}) }),
+            );
+      // Every start comes from an ingest settled above, so its trace is there.
+      return traces.get(start.payload.ingestId)?.run(begin) ?? begin();
+    });
   }
 
   async function startBranch<S extends z.ZodType>(
