@@ -6,6 +6,7 @@ import { demoScenario, samplePackage, type DemoPackage } from "../../src/demo/sa
 import { objectVersionKey } from "../../src/intake/object-event.js";
 import { migratePartitions, planMigration, storedLayout } from "../../src/ops/partition-migration.js";
 import { queueState, setStepPaused } from "../../src/ops/queue-control.js";
+import { STEP_NAMES } from "../../src/queues/names.js";
 import { partitionOf, partitionPrefixes } from "../../src/queues/partitions.js";
 import { TERMINAL_STATES } from "../../src/records/ingest-record.js";
 import { startService, type Service } from "../../src/runtime/service.js";
@@ -86,6 +87,15 @@ describe("changing PARTITIONS from 1 to 4", () => {
       // Every object put is an event (members are looked at and let go by source-watch).
       async () => (await queueState(oldQueues, "source-watch")).counts.waiting === puts,
     );
+    // Ended records are not a drained chain: an atom-push flush chained or watching after the last
+    // batch still runs (and finds nothing). The procedure lets the chain drain; so does the test.
+    await waitFor("the rest of the chain to drain", async () => {
+      for (const step of STEP_NAMES.filter((name) => name !== "source-watch")) {
+        const { waiting, active, delayed } = (await queueState(oldQueues, step)).counts;
+        if (waiting + active + delayed > 0) return false;
+      }
+      return true;
+    });
     await stack.stopService();
 
     const config4 = { ...stack.config, env: { ...stack.config.env, PARTITIONS: 4 } };
